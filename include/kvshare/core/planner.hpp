@@ -14,9 +14,17 @@
 namespace kvshare {
 
 // K and V bytes per token over all producer layers: kv_layers · H_kv · (d + d_v) · bytes.
+// The arguments are validated (non-negative); the sum is taken in 64 bits and the product checked, so
+// an absurd configuration is an error (or, in a constant expression, a compile error), never a wrapped number.
 constexpr std::uint64_t kv_bytes_per_token(int kv_layers, int kv_heads, int head_dim, int value_head_dim, dtype type) {
-    return static_cast<std::uint64_t>(kv_layers) * static_cast<std::uint64_t>(kv_heads) *
-           static_cast<std::uint64_t>(head_dim + value_head_dim) * static_cast<std::uint64_t>(bytes_of(type));
+    // < 2^31 · 2^32: cannot overflow
+    const std::uint64_t per_layer = static_cast<std::uint64_t>(kv_heads) *
+                                    (static_cast<std::uint64_t>(head_dim) + static_cast<std::uint64_t>(value_head_dim));
+    const std::uint64_t scale = static_cast<std::uint64_t>(kv_layers) * static_cast<std::uint64_t>(bytes_of(type));
+    KVSHARE_REQUIRE(scale == 0 || per_layer <= std::numeric_limits<std::uint64_t>::max() / scale,
+                    "KV bytes per token for kv_layers = ", kv_layers, ", kv_heads = ", kv_heads, ", head_dim = ", head_dim,
+                    ", value_head_dim = ", value_head_dim, " overflow 64 bits");
+    return per_layer * scale;
 }
 
 template <Model M>

@@ -100,7 +100,7 @@ struct slots {
     static constexpr std::array<int, sizeof...(Slots)> map{Slots...};
     static_assert(sizeof...(Slots) >= 1, "slots<...>: the list needs one entry per layer");
     static constexpr int slot(int /*layers*/, int layer) { return map[layer]; }
-    static sharing_spec spec() { return {sharing_kind::slots, 0, {Slots...}}; }
+    static sharing_spec spec() { return {sharing_kind::slots, 0, std::vector<int>{Slots...}}; }  // nvcc: no nested {pack...}
     static std::string name() { return to_string(spec()); }
     template <int Layers>
     static constexpr bool check() {
