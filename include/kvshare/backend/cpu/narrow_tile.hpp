@@ -1,0 +1,311 @@
+#pragma once
+// The narrow tile engine: attention for at most 8 query rows per K/V head (decode with
+// group_size * q_len <= 8, and short prefill sequences), for a block of consecutive K/V heads at once.
+// A GEMM with 1..8 rows would waste most of a vector whose lanes are query rows, so here the lanes
+// run along the head dimension instead:
+//
+//   per K/V tile of tokens, per K/V head of the block:
+//     acc_r = q_r * k_j elementwise over d, r < R    (each K row read once for all rows of its group)
+//     reduce 16 keys' acc_r at a time by a transposing tree -> s_r[j .. j+15] in the lanes
+//     online softmax along the key lanes, then O = alpha O + P V (pv micro-kernel)
+//
+// Walking the tokens in the outer loop and the heads inside reads a [tokens, H_kv, d] cache in
+// address order (one head alone would touch a few hundred bytes per page, which defeats hardware
+// prefetchers and the TLB); the next tile is also prefetched in software while this one is consumed.
+// Decode is bound by memory bandwidth, so bf16 K/V are simply widened to fp32 on load.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kvshare/backend/cpu/microkernels.hpp"
+#include "kvshare/backend/cpu/scratch.hpp"
+#include "kvshare/backend/cpu/simd.hpp"
+#include "kvshare/backend/cpu/work.hpp"
+
+namespace kvshare::backend::cpu_detail {
+
+template <class TQ, class TKV>
+class narrow_engine {
+public:
+    static constexpr int max_rows = 8;   // per K/V head
+    static constexpr int width = simd::width;
+    static constexpr int tile_keys = width >= 4 ? 4 * width : 16;     // at most, per tile
+    static constexpr int min_tile_keys = width >= 4 ? width : 16;      // at least (one reduction tree)
+    static constexpr int pv_c = width >= 8 ? 3 : 1;
+    static constexpr std::size_t state_budget = 96 * 1024;   // bytes of per-head state per item
+    static constexpr std::size_t tile_budget = 128 * 1024;   // bytes of K+V per tile (all heads of the item)
+
+    // Rows kept per head: rows rounded up to 1, 2, 4 or 8 (the row count is a template parameter inside).
+    static int padded_rows(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8; }
+
+    // K/V heads one item handles: its per-head state fits state_budget, and a tile of the shortest
+    // length still fits tile_budget (this tile and the prefetched next one stay in L2).
+    static int heads_per_item(int rows, int d, int dv, int kv_heads) {
+        const std::size_t per_head =
+            sizeof(float) * padded_rows(rows) * (round_up(d, width) + round_up(dv, width) + 3);
+        const std::size_t per_token = sizeof(TKV) * (d + dv);
+        const std::size_t by_state = state_budget / per_head, by_tile = tile_budget / (per_token * min_tile_keys);
+        return static_cast<int>(std::clamp<std::size_t>(std::min(by_state, by_tile), 1, kv_heads));
+    }
+
+    // Keys per tile for an item of `heads` K/V heads: as many as fit tile_budget, a multiple of width.
+    int tile_for(int heads) const {
+        const std::size_t per_token = sizeof(TKV) * (d_ + dv_) * heads;
+        const int keys = static_cast<int>(std::clamp<std::size_t>(tile_budget / per_token, min_tile_keys, tile_keys));
+        return keys / min_tile_keys * min_tile_keys;
+    }
+
+    // Scratch for items of up to state_rows = heads * padded_rows rows.
+    static std::size_t bytes(int state_rows, int d, int dv) {
+        scratch_layout layout;
+        carve(layout, state_rows, d, dv);
+        return layout.bytes();
+    }
+
+    narrow_engine(std::byte* scratch, int state_rows, int d, int dv, const attention_options& options)
+        : d_(d), dv_(dv), dp_(round_up(d, width)), dvp_(round_up(dv, width)), options_(options),
+          rule_(logit_rule::from(options, d)) {
+        scratch_layout layout(scratch);
+        b_ = carve(layout, state_rows, d, dv);
+    }
+
+    // rows: the query rows of the first K/V head; the item covers heads [h, h + heads).
+    template <class TOut>
+    void begin(const query_rows<TQ, TOut>& rows, int heads) {
+        rows_ = rows.rows();
+        rt_ = padded_rows(rows_);
+        heads_ = heads;
+        tile_ = tile_for(heads);
+        const index_t state = static_cast<index_t>(heads_) * rt_;
+        std::fill(b_.qs, b_.qs + state * dp_, 0.0f);
+        for (int i = 0; i < heads_; ++i) {
+            const auto head = rows.shifted(i);
+            for (int r = 0; r < rows_; ++r) {
+                const TQ* q = head.q_row(r);
+                float* dst = b_.qs + (static_cast<index_t>(i) * rt_ + r) * dp_;
+                for (int x = 0; x < d_; ++x) dst[x] = to_float(q[x]);
+            }
+        }
+        std::fill(b_.o, b_.o + state * dvp_, 0.0f);
+        std::fill(b_.m, b_.m + state, neg_inf);
+        std::fill(b_.l, b_.l + state, 0.0f);
+        any_begin_ = INT64_MAX;
+        any_end_ = 0;
+        for (int r = 0; r < rt_; ++r) {
+            const key_range keys = rows.keys(r < rows_ ? r : 0, options_);
+            b_.kb[r] = keys.begin;
+            b_.ke[r] = std::max(keys.end, keys.begin);
+            if (!keys.empty()) {
+                any_begin_ = std::min<index_t>(any_begin_, keys.begin);
+                any_end_ = std::max<index_t>(any_end_, keys.end);
+            }
+        }
+    }
+
+    void run(const kv_rows<TKV>& kv, index_t k0, index_t k1) {
+        switch (rt_) {
+            case 1: run_rows<1>(kv, k0, k1); break;
+            case 2: run_rows<2>(kv, k0, k1); break;
+            case 4: run_rows<4>(kv, k0, k1); break;
+            default: run_rows<8>(kv, k0, k1); break;
+        }
+    }
+
+    template <class TOut>
+    void finish(const query_rows<TQ, TOut>& rows) const {
+        for (int i = 0; i < heads_; ++i) {
+            const auto head = rows.shifted(i);
+            for (int r = 0; r < rows_; ++r) {
+                const index_t at = static_cast<index_t>(i) * rt_ + r;
+                finish_row(b_.o + at * dvp_, b_.m[at], b_.l[at], dv_, head.out_row(r), head.lse_at(r));
+            }
+        }
+    }
+
+    // Split-KV partials, head by head: o [heads * rows, dvp], m and l [heads * rows].
+    void export_partial(float* o, float* m, float* l) const {
+        for (int i = 0; i < heads_; ++i)
+            for (int r = 0; r < rows_; ++r) {
+                const index_t at = static_cast<index_t>(i) * rt_ + r, to = static_cast<index_t>(i) * rows_ + r;
+                std::memcpy(o + to * dvp_, b_.o + at * dvp_, sizeof(float) * dvp_);
+                m[to] = b_.m[at];
+                l[to] = b_.l[at];
+            }
+    }
+
+private:
+    struct buffers {
+        float* qs;             // [state_rows, dp] queries (head-major), zero padded
+        float* o;              // [state_rows, dvp]
+        float *m, *l;          // [state_rows]
+        float* alpha;          // [max_rows] of the head being processed
+        float* tmp;            // [max_rows, width, width] per-key partial dot vectors
+        float* s;              // [max_rows, tile_keys] logits, then P
+        index_t *kb, *ke;      // [max_rows] visible keys per row (the same for every head)
+        const TKV** kp[2];     // [tile_keys] key rows of the first head (this tile, next tile)
+        const TKV** vp[2];
+        const TKV** vrows;     // [tile_keys] value rows of the head being processed
+    };
+
+    static buffers carve(scratch_layout& layout, int state_rows, int d, int dv) {
+        const std::size_t dp = round_up(d, width), dvp = round_up(dv, width), sr = std::max(state_rows, 1);
+        buffers b{};
+        b.qs = layout.take<float>(sr * dp);
+        b.o = layout.take<float>(sr * dvp);
+        b.m = layout.take<float>(sr);
+        b.l = layout.take<float>(sr);
+        b.alpha = layout.take<float>(max_rows);
+        b.tmp = layout.take<float>(static_cast<std::size_t>(max_rows) * width * width);
+        b.s = layout.take<float>(static_cast<std::size_t>(max_rows) * tile_keys);
+        b.kb = layout.take<index_t>(max_rows);
+        b.ke = layout.take<index_t>(max_rows);
+        for (int i = 0; i < 2; ++i) {
+            b.kp[i] = layout.take<const TKV*>(tile_keys);
+            b.vp[i] = layout.take<const TKV*>(tile_keys);
+        }
+        b.vrows = layout.take<const TKV*>(tile_keys);
+        return b;
+    }
+
+    template <int R>
+    void run_rows(const kv_rows<TKV>& kv, index_t k0, index_t k1) {
+        k0 = std::max(k0, any_begin_);
+        k1 = std::min(k1, any_end_);
+        if (k0 >= k1) return;
+        int cur = 0;
+        int n = static_cast<int>(std::min<index_t>(tile_, k1 - k0));
+        kv.fill(k0, n, b_.kp[0], b_.vp[0]);
+        for (index_t t0 = k0; t0 < k1; cur ^= 1) {
+            const index_t next = t0 + n;
+            int n_next = 0;
+            if (next < k1) {
+                n_next = static_cast<int>(std::min<index_t>(tile_, k1 - next));
+                kv.fill(next, n_next, b_.kp[cur ^ 1], b_.vp[cur ^ 1]);
+            }
+            for (int i = 0; i < heads_; ++i) {
+                const index_t state = static_cast<index_t>(i) * rt_;
+                const prefetch_plan ahead{b_.kp[cur ^ 1], b_.vp[cur ^ 1], n_next, i * kv.k_head, i * kv.v_head};
+                logits<R>(n, b_.kp[cur], i * kv.k_head, b_.qs + state * dp_, ahead);
+                softmax<R>(t0, n, b_.m + state, b_.l + state);
+                values<R>(n, b_.vp[cur], i * kv.v_head, b_.o + state * dvp_);
+            }
+            t0 = next;
+            n = n_next;
+        }
+    }
+
+    struct prefetch_plan {
+        const TKV* const* kp;
+        const TKV* const* vp;
+        int n;
+        index_t k_offset, v_offset;
+    };
+
+    // s[r][j] = q_r . k_j for j < n (lanes beyond n: 0); prefetches the next tile's rows on the way.
+    template <int R>
+    void logits(int n, const TKV* const* kp, index_t k_offset, const float* qs, const prefetch_plan& ahead) {
+        using namespace simd;
+        const int full = d_ / width * width;
+        const vmask tail = tail_mask(d_ - full);
+        for (int j0 = 0; j0 < n; j0 += width) {
+            for (int jj = 0; jj < width; ++jj) {
+                const int j = j0 + jj;
+                vf acc[R];
+                KVSHARE_UNROLL for (int r = 0; r < R; ++r) acc[r] = zero();
+                if (j < n) {
+                    const TKV* k = kp[j] + k_offset;
+                    int x = 0;
+                    for (; x < full; x += width) {
+                        const vf kk = load(k + x);
+                        KVSHARE_UNROLL for (int r = 0; r < R; ++r) acc[r] = fmadd(load(qs + r * dp_ + x), kk, acc[r]);
+                    }
+                    if (x < d_) {
+                        const vf kk = load_masked(k + x, tail);
+                        KVSHARE_UNROLL for (int r = 0; r < R; ++r) acc[r] = fmadd(load(qs + r * dp_ + x), kk, acc[r]);
+                    }
+                    if (j < ahead.n) {
+                        prefetch_bytes(ahead.kp[j] + ahead.k_offset, sizeof(TKV) * d_);
+                        prefetch_bytes(ahead.vp[j] + ahead.v_offset, sizeof(TKV) * dv_);
+                    }
+                }
+                KVSHARE_UNROLL for (int r = 0; r < R; ++r) store(b_.tmp + (r * width + jj) * width, acc[r]);
+            }
+            KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
+                vf lanes[width];
+                for (int jj = 0; jj < width; ++jj) lanes[jj] = load(b_.tmp + (r * width + jj) * width);
+                store(b_.s + r * tile_keys + j0, reduce_transpose(lanes));
+            }
+        }
+    }
+
+    // Online softmax along the key lanes of each row; m, l: this head's running max and sum.
+    template <int R>
+    void softmax(index_t t0, int n, float* m, float* l) {
+        using namespace simd;
+        const int vecs = (n + width - 1) / width;
+        const float factor = rule_.factor();
+        for (int r = 0; r < R; ++r) {
+            float* s = b_.s + r * tile_keys;
+            const index_t end = std::min<index_t>(b_.ke[r], t0 + n);
+            const bool masked = b_.kb[r] > t0 || end < t0 + static_cast<index_t>(vecs) * width;
+            // visible lanes: [kb, ke) relative to t0, clamped to the tile
+            const vi kb = set1_i(static_cast<std::int32_t>(std::clamp<index_t>(b_.kb[r] - t0, 0, tile_keys)));
+            const vi ke = set1_i(static_cast<std::int32_t>(std::clamp<index_t>(end - t0, 0, tile_keys)));
+            vf mx = set1(neg_inf);
+            for (int v = 0; v < vecs; ++v) {
+                vf u = rule_.transform(load(s + v * width));
+                if (masked) u = select(in_range(add_i(iota(), set1_i(v * width)), kb, ke), u, set1(neg_inf));
+                if (masked || rule_.softcap) store(s + v * width, u);
+                mx = max(mx, u);
+            }
+            const float m_old = m[r];
+            const float m_new = std::max(m_old, reduce_max(mx) * factor);
+            const float m_use = m_new == neg_inf ? 0.0f : m_new;
+            const float alpha = std::exp2(m_old - m_use);
+            const vf vfactor = set1(factor), neg_m = set1(-m_use);
+            vf sum = zero();
+            for (int v = 0; v < vecs; ++v) {
+                const vf p = exp2(fmadd(load(s + v * width), vfactor, neg_m));
+                sum = add(sum, p);
+                store(s + v * width, p);
+            }
+            m[r] = m_new;
+            b_.alpha[r] = alpha;
+            l[r] = l[r] * alpha + reduce_add(sum);
+        }
+    }
+
+    template <int R, int C>
+    void values_block(int n, const TKV* const* vp, int dv0, float* o) {
+        const int last_start = dv0 + (C - 1) * width;
+        const simd::vmask last = simd::tail_mask(std::min(width, dv_ - last_start));
+        pv_f32<R, C, TKV>(b_.s, tile_keys, 1, n, vp, dv0, last, o + dv0, dvp_, b_.alpha);
+    }
+
+    // o = alpha o + P V for this head (vp: first head's rows, v_offset: this head's offset).
+    template <int R>
+    void values(int n, const TKV* const* vp, index_t v_offset, float* o) {
+        const TKV** rows = b_.vrows;
+        for (int j = 0; j < n; ++j) rows[j] = vp[j] + v_offset;
+        const int vecs = dvp_ / width;
+        int c = 0;
+        for (; c + pv_c <= vecs; c += pv_c) values_block<R, pv_c>(n, rows, c * width, o);
+        const int rest = vecs - c;
+        if constexpr (pv_c > 1) {
+            if (rest == 1) values_block<R, 1>(n, rows, c * width, o);
+        }
+        if constexpr (pv_c > 2) {
+            if (rest == 2) values_block<R, (pv_c > 2 ? 2 : 1)>(n, rows, c * width, o);
+        }
+    }
+
+    int d_, dv_, dp_, dvp_;
+    attention_options options_;
+    logit_rule rule_;
+    buffers b_{};
+    int rows_ = 0, rt_ = 1, heads_ = 1, tile_ = tile_keys;
+    index_t any_begin_ = 0, any_end_ = 0;
+};
+
+}  // namespace kvshare::backend::cpu_detail

@@ -1,0 +1,355 @@
+#pragma once
+// Hopper prefill (sm_90a), warp-specialized: the sm80 kernel's plan (packed GQA rows, heaviest
+// blocks first, keys walked from the diagonal back, online softmax in registers) with the matrix
+// products on wgmma and the K/V tiles brought in by TMA.
+//
+// CTA = 1 producer + C consumer warpgroups (C = 2 for d = 128, 3 for d = 64):
+//   warpgroup 0 (producer, 24 / 32 registers): one thread streams K and V tiles [block_n keys, 64 cols]
+//     by TMA into `stages` shared-memory buffers (128-byte swizzle), each completing on its "full"
+//     mbarrier; it reuses a buffer once both consumers arrived on its "empty" mbarrier.
+//   warpgroups 1..C (consumers, 240 / 160 registers): 64 packed query rows each (block_m = 64·C). Q is
+//     loaded once by cp.async into the swizzled layout (rows are (token, head) pairs, which a TMA box
+//     cannot gather for every group size). Per key block:
+//       S  = Q·K^T : wgmma m64n128k16, A = Q (smem, K-major), B = K (smem, K-major), fp32
+//       online softmax in registers, P rounded to T
+//       O += P·V   : wgmma m64n{d_v}k16, A = P (registers), B = V (smem, MN-major)
+//     The consumers meet only at the buffers' barriers, so one's softmax overlaps another's matrix
+//     products; inside a consumer, S of block n is issued with P·V of block n+1 and its softmax runs
+//     while P·V is on the tensor cores.
+// Persistent CTAs (one per SM) take tiles t = blockIdx.x, + gridDim.x, ...; the producer runs ahead
+// across tiles (the K/V ring does not drain between tiles) and the next tile's Q loads into a second
+// buffer while this one runs. Tile order: one (sequence, K/V head) after another (its K/V stays in L2
+// while its tiles run), and inside it the heaviest query blocks (the longest causal rows) first.
+// K/V rows past a sequence's end come from the next sequence (masked, P = 0) or, past the last one,
+// read as zeros; they must be finite, as any input row is.
+// Head dims: d = d_v in {64, 128} (other shapes take the sm80 kernel).
+#include <cmath>
+#include <cstdint>
+
+#include "kvshare/backend/cuda/prefill/mma.cuh"
+#include "kvshare/backend/cuda/prefill/sm80_kernel.cuh"   // prefill_params, fast_exp2, store2
+#include "kvshare/backend/cuda/prefill/tma.cuh"
+#include "kvshare/backend/cuda/prefill/wgmma.cuh"
+#include "kvshare/ops/options.hpp"
+
+namespace kvshare::backend::cuda_detail::prefill_kernels {
+
+template <int D, int DV>
+struct sm90_tile {
+    static constexpr bool supported = D == DV && (D == 64 || D == 128);
+    // d = 64: three consumers (more rows to hide the softmax behind: 312 vs 272 TFLOP/s measured with
+    // two, despite ~100 bytes of spills at the 160-register budget).
+    static constexpr int consumers = D <= 64 ? 3 : 2;
+    static constexpr int threads = 128 * (consumers + 1);
+    static constexpr int producer_registers = consumers == 3 ? 32 : 24;
+    static constexpr int consumer_registers = consumers == 3 ? 160 : 240;   // 65536 / 128 in all
+    static constexpr int block_m = 64 * consumers;
+    static constexpr int block_n = 128;
+    static constexpr int stages = 2;
+    static constexpr int q_bytes = block_m * D * 2;
+    static constexpr int k_bytes = block_n * D * 2;
+    static constexpr int v_bytes = block_n * DV * 2;
+    static constexpr int barrier_bytes = 64;
+    // Q is double-buffered: the next tile's Q loads while this tile runs (persistent CTAs).
+    static constexpr int smem_bytes = 2 * q_bytes + stages * (k_bytes + v_bytes) + barrier_bytes + 1024;
+    static_assert(!supported || smem_bytes <= 227 * 1024, "sm90_tile: the tile does not fit in shared memory");
+};
+
+// Byte offset of element chunk c8 (8 elements) of row r in a 128B-swizzled [cols/64][Rows][64] tile.
+template <int Rows>
+__device__ __forceinline__ std::uint32_t swizzled_offset(int r, int c8) {
+    return static_cast<std::uint32_t>((c8 / 8) * Rows * 128 + r * 128 + (((c8 % 8) ^ (r % 8)) << 4));
+}
+
+template <class T, class TOut, int D, int DV>
+__global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
+    sm90_prefill_kernel(const prefill_params<T, TOut> p, const __grid_constant__ CUtensorMap k_map,
+                        const __grid_constant__ CUtensorMap v_map) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    using tile = sm90_tile<D, DV>;
+    constexpr int BM = tile::block_m, BN = tile::block_n, STAGES = tile::stages, C = tile::consumers;
+    constexpr int NS = BN / 8;   // n8 chunks of S per row
+    constexpr int NO = DV / 8;   // n8 chunks of O per row
+    constexpr float neg_inf = -INFINITY;
+
+    extern __shared__ unsigned char smem_raw[];
+    const std::uint32_t smem_base = (smem_address(smem_raw) + 1023u) & ~1023u;
+    const std::uint32_t sq = smem_base;                        // [2] Q tiles [D/64][BM][64]
+    const std::uint32_t sk = sq + 2 * tile::q_bytes;           // [STAGES] K tiles [D/64][BN][64]
+    const std::uint32_t sv = sk + STAGES * tile::k_bytes;      // [STAGES] V tiles [DV/64][BN][64]
+    const std::uint32_t bars = sv + STAGES * tile::v_bytes;    // k_full, v_full, k_empty, v_empty [STAGES] each
+    auto k_full = [&](int s) { return bars + 8 * s; };
+    auto v_full = [&](int s) { return bars + 8 * (STAGES + s); };
+    auto k_empty = [&](int s) { return bars + 8 * (2 * STAGES + s); };
+    auto v_empty = [&](int s) { return bars + 8 * (3 * STAGES + s); };
+
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wg = warp / 4;
+    const int g = p.group;
+    const int total_tiles = p.m_blocks * p.batch * p.kv_heads;
+
+    // Tile t: (b, hk) = t / m_blocks, query block m_blocks - 1 - t % m_blocks (heaviest first).
+    struct tile_work {
+        int q0, q_len, k0, kv_len, hk, row0, rows, n_first, n_last, min_end, max_begin;
+    };
+    auto tile_at = [&](int t, tile_work& w) -> bool {
+        const int mb = p.m_blocks - 1 - t % p.m_blocks;
+        const int bh = t / p.m_blocks;
+        const int b = bh / p.kv_heads;
+        w.hk = bh % p.kv_heads;
+        w.q0 = p.q_offsets[b];
+        w.q_len = p.q_offsets[b + 1] - w.q0;
+        w.k0 = p.kv_offsets[b];
+        w.kv_len = p.kv_offsets[b + 1] - w.k0;
+        w.rows = w.q_len * g;
+        w.row0 = mb * BM;
+        if (w.row0 >= w.rows) return false;   // past this sequence's queries: no tile
+        const int t_first = w.row0 / g, t_last = (min(w.row0 + BM, w.rows) - 1) / g;
+        const key_range first = visible_keys(t_first, w.q_len, w.kv_len, p.causal, p.window_left);
+        const key_range last = visible_keys(t_last, w.q_len, w.kv_len, p.causal, p.window_left);
+        const int kv_begin = static_cast<int>(first.begin), kv_end = static_cast<int>(last.end);
+        w.min_end = static_cast<int>(first.end);
+        w.max_begin = static_cast<int>(last.begin);
+        w.n_first = kv_begin / BN;
+        w.n_last = kv_end > kv_begin ? (kv_end - 1) / BN : w.n_first - 1;
+        return true;
+    };
+    auto next_tile = [&](int t, tile_work& w) {   // the first tile >= t of this CTA's stride that has rows
+        while (t < total_tiles && !tile_at(t, w)) t += gridDim.x;
+        return t;
+    };
+
+    if (tid == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+            mbarrier_init(k_full(s), 1);
+            mbarrier_init(v_full(s), 1);
+            mbarrier_init(k_empty(s), C * 128);
+            mbarrier_init(v_empty(s), C * 128);
+        }
+        mbarrier_init_fence();
+    }
+    __syncthreads();   // the last CTA-wide barrier: from here on the roles run apart
+
+    if (wg == 0) {
+        // ---------------------------------------------------------------- producer
+        set_max_registers_decrease<tile::producer_registers>();
+        if (tid == 0) {
+            int it = 0;   // K/V blocks streamed so far (stage it % STAGES), continuous across tiles
+            tile_work w;
+            for (int t = next_tile(blockIdx.x, w); t < total_tiles; t = next_tile(t + gridDim.x, w)) {
+                for (int n = w.n_last; n >= w.n_first; --n, ++it) {
+                    const int s = it % STAGES;
+                    const std::uint32_t empty_parity = ((it / STAGES) & 1) ^ 1;   // first round passes at once
+                    mbarrier_wait(k_empty(s), empty_parity);
+                    mbarrier_arrive_expect_tx(k_full(s), tile::k_bytes);
+#pragma unroll
+                    for (int h = 0; h < D / 64; ++h)
+                        tma_load_3d(sk + s * tile::k_bytes + h * BN * 128, &k_map, h * 64, w.hk, w.k0 + n * BN,
+                                    k_full(s));
+                    mbarrier_wait(v_empty(s), empty_parity);
+                    mbarrier_arrive_expect_tx(v_full(s), tile::v_bytes);
+#pragma unroll
+                    for (int h = 0; h < DV / 64; ++h)
+                        tma_load_3d(sv + s * tile::v_bytes + h * BN * 128, &v_map, h * 64, w.hk, w.k0 + n * BN,
+                                    v_full(s));
+                }
+            }
+        }
+        return;
+    }
+
+    // -------------------------------------------------------------------- consumers
+    set_max_registers_increase<tile::consumer_registers>();
+    const int ctid = tid - 128;          // 0 .. C·128 - 1
+    const int cw = wg - 1;               // consumer warpgroup: rows cw·64 .. cw·64 + 63
+    // Q of a tile into buffer qb by cp.async (rows are (token, head) pairs: no TMA box for every g).
+    auto load_q = [&](const tile_work& w, int qb) {
+        constexpr int CH = D / 8;
+        for (int c = ctid; c < BM * CH; c += C * 128) {
+            const int r = c / CH, ch = c % CH, row = w.row0 + r;
+            const bool ok = row < w.rows;
+            const int t = row / g, h = w.hk * g + row % g;
+            const T* src = ok ? p.q + static_cast<std::int64_t>(w.q0 + t) * p.q_s0 + h * p.q_s1 + ch * 8 : p.q;
+            cp_async_16(sq + qb * tile::q_bytes + swizzled_offset<BM>(r, ch), src, ok ? 16 : 0);
+        }
+        cp_async_commit();
+    };
+
+    int it = 0;   // K/V blocks consumed so far, in step with the producer
+    int qb = 0;   // Q buffer of the current tile
+    tile_work w, w_next;
+    int t = next_tile(blockIdx.x, w);
+    if (t < total_tiles) load_q(w, 0);
+    for (; t < total_tiles; qb ^= 1) {
+        cp_async_wait<0>();               // this tile's Q (issued during the previous tile)
+        fence_proxy_async();              // generic-proxy writes, read next by wgmma
+        named_barrier_sync(1, C * 128);   // Q visible to all consumers; the other buffer is free again
+        const int t_next = next_tile(t + gridDim.x, w_next);
+        if (t_next < total_tiles) load_q(w_next, qb ^ 1);
+        const std::uint32_t sqb = sq + qb * tile::q_bytes;
+        const int q0 = w.q0, q_len = w.q_len, kv_len = w.kv_len, hk = w.hk, rows = w.rows;
+        const int n_first = w.n_first, n_last = w.n_last, min_end = w.min_end, max_begin = w.max_begin;
+        float o[NO * 4];
+        float m[2] = {neg_inf, neg_inf}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int i = 0; i < NO * 4; ++i) o[i] = 0.0f;
+        // This thread's rows: local row cw·64 + 16·(warp % 4) + lane/4 + 8·hf.
+        const int my_row = w.row0 + cw * 64 + 16 * (warp % 4) + lane / 4;
+
+        // S = Q·K^T for the K tile in stage s: 64 rows x BN keys, D/16 k-steps (one commit group).
+        auto issue_s = [&](float (&sc)[NS * 4], int s) {
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < D / 16; ++kk) {
+                const std::uint32_t a_addr = sqb + (kk / 4) * BM * 128 + cw * 64 * 128 + (kk % 4) * 32;
+                const std::uint32_t b_addr = sk + s * tile::k_bytes + (kk / 4) * BN * 128 + (kk % 4) * 32;
+                wgmma_ss<T, BN>(sc, wgmma_descriptor(a_addr, 16, 1024), wgmma_descriptor(b_addr, 16, 1024), kk > 0);
+            }
+            wgmma_commit();
+        };
+        // O += P·V for the V tile in stage s (one commit group).
+        auto issue_pv = [&](const std::uint32_t (&pa)[BN / 16][4], int s) {
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < BN / 16; ++kk) {
+                const std::uint32_t b_addr = sv + s * tile::v_bytes + kk * 16 * 128;
+                wgmma_rs<T, DV>(o, pa[kk], wgmma_descriptor(b_addr, BN * 128, 1024), 1);
+            }
+            wgmma_commit();
+        };
+        // Mask and exponentiate the logits of key block n in place; returns the factor the running sums
+        // and O must be scaled by (new max) and adds the block's row sums into `sum`.
+        auto softmax = [&](float (&sc)[NS * 4], int n, float (&corr)[2], float (&sum)[2]) {
+            const bool needs_mask = n * BN + BN > min_end || n * BN < max_begin;
+            if (p.softcap) {   // uniform branch: plain blocks never evaluate tanh
+#pragma unroll
+                for (int i = 0; i < NS * 4; ++i) sc[i] = p.softcap_log2 * tanhf(sc[i] * p.softcap_in);
+            }
+            if (needs_mask) {
+#pragma unroll
+                for (int hf = 0; hf < 2; ++hf) {
+                    const int row = my_row + 8 * hf;
+                    int begin = 0, end = 0;
+                    if (row < rows) {
+                        const key_range r = visible_keys(row / g, q_len, kv_len, p.causal, p.window_left);
+                        begin = static_cast<int>(r.begin);
+                        end = static_cast<int>(r.end);
+                    }
+#pragma unroll
+                    for (int j = 0; j < NS; ++j)
+#pragma unroll
+                        for (int e = 0; e < 2; ++e) {
+                            const int key = n * BN + j * 8 + (lane % 4) * 2 + e;
+                            if (key < begin || key >= end) sc[4 * j + 2 * hf + e] = neg_inf;
+                        }
+                }
+            }
+            // Without softcap the scale is folded into the exponent: p = 2^(s·scale·log2e - m), one FFMA.
+            const float mul = p.softcap ? 1.0f : p.scale_log2;
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+                float mx = neg_inf;
+#pragma unroll
+                for (int j = 0; j < NS; ++j) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * hf], sc[4 * j + 2 * hf + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                const float m_new = fmaxf(m[hf], mx * mul);             // running max, base-2 logits
+                const float m_use = m_new == neg_inf ? 0.0f : m_new;   // a row with nothing visible yet
+                corr[hf] = fast_exp2(m[hf] - m_use);
+                m[hf] = m_new;
+                float row_sum = 0.0f;
+#pragma unroll
+                for (int j = 0; j < NS; ++j) {
+                    const float p0 = fast_exp2(fmaf(sc[4 * j + 2 * hf], mul, -m_use));
+                    const float p1 = fast_exp2(fmaf(sc[4 * j + 2 * hf + 1], mul, -m_use));
+                    sc[4 * j + 2 * hf] = p0;
+                    sc[4 * j + 2 * hf + 1] = p1;
+                    row_sum += p0 + p1;
+                }
+                sum[hf] = row_sum;
+            }
+        };
+        // P as register A fragments: two n8 chunks of S = one k16 step.
+        auto pack_p = [&](const float (&sc)[NS * 4], std::uint32_t (&pa)[BN / 16][4]) {
+#pragma unroll
+            for (int kk = 0; kk < BN / 16; ++kk) {
+                pa[kk][0] = pack2<T>(sc[8 * kk + 0], sc[8 * kk + 1]);
+                pa[kk][1] = pack2<T>(sc[8 * kk + 2], sc[8 * kk + 3]);
+                pa[kk][2] = pack2<T>(sc[8 * kk + 4], sc[8 * kk + 5]);
+                pa[kk][3] = pack2<T>(sc[8 * kk + 6], sc[8 * kk + 7]);
+            }
+        };
+
+        if (n_last >= n_first) {
+            // Software pipeline inside the warpgroup: while O += P·V of block n+1 runs on the tensor
+            // cores, the softmax of block n (whose S was issued just before) runs on the ALUs.
+            float sc[NS * 4];
+            std::uint32_t pa[BN / 16][4];
+            float corr[2], sum[2];
+            mbarrier_wait(k_full(it % STAGES), (it / STAGES) & 1);
+            issue_s(sc, it % STAGES);
+            wgmma_wait<0>();
+            pin_registers(sc);
+            mbarrier_arrive(k_empty(it % STAGES));
+            softmax(sc, n_last, corr, sum);
+            l[0] = sum[0];
+            l[1] = sum[1];
+            pack_p(sc, pa);
+            ++it;
+            for (int n = n_last - 1; n >= n_first; --n, ++it) {
+                const int s = it % STAGES, ps = (it - 1) % STAGES;
+                mbarrier_wait(k_full(s), (it / STAGES) & 1);
+                issue_s(sc, s);
+                mbarrier_wait(v_full(ps), ((it - 1) / STAGES) & 1);
+                pin_registers(o);
+                issue_pv(pa, ps);
+                wgmma_wait<1>();   // S done, P·V may still run
+                pin_registers(sc);
+                mbarrier_arrive(k_empty(s));
+                softmax(sc, n, corr, sum);
+                wgmma_wait<0>();
+                pin_registers(o);
+                mbarrier_arrive(v_empty(ps));
+#pragma unroll
+                for (int hf = 0; hf < 2; ++hf) {
+                    l[hf] = l[hf] * corr[hf] + sum[hf];
+#pragma unroll
+                    for (int j = 0; j < NO; ++j) {
+                        o[4 * j + 2 * hf] *= corr[hf];
+                        o[4 * j + 2 * hf + 1] *= corr[hf];
+                    }
+                }
+                pack_p(sc, pa);
+            }
+            const int ps = (it - 1) % STAGES;
+            mbarrier_wait(v_full(ps), ((it - 1) / STAGES) & 1);
+            pin_registers(o);
+            issue_pv(pa, ps);
+            wgmma_wait<0>();
+            pin_registers(o);
+            mbarrier_arrive(v_empty(ps));
+        }
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+            float sum = l[hf];
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            const int row = my_row + 8 * hf;
+            if (row >= rows) continue;
+            const int token = row / g, h = hk * g + row % g;
+            const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+            TOut* dst = p.out + static_cast<std::int64_t>(q0 + token) * p.o_s0 + h * p.o_s1 + (lane % 4) * 2;
+#pragma unroll
+            for (int j = 0; j < NO; ++j) store2(dst + j * 8, o[4 * j + 2 * hf] * inv, o[4 * j + 2 * hf + 1] * inv);
+            if (p.lse != nullptr && lane % 4 == 0)
+                p.lse[static_cast<std::int64_t>(q0 + token) * p.lse_s0 + h * p.lse_s1] =
+                    sum > 0.0f ? (m[hf] + log2f(sum)) * 0.69314718055994531f : neg_inf;
+        }
+        t = t_next;
+        w = w_next;
+    }
+#else
+    __trap();   // built without sm_90a code: the host never selects this kernel then (see launch.cuh)
+#endif
+}
+
+}  // namespace kvshare::backend::cuda_detail::prefill_kernels
