@@ -325,6 +325,12 @@ private:
         const index_t total = offsets[batch_];
         check_source(k, "k", total, head_dim, "[total_new, H_kv, head_dim]");
         check_source(v, "v", total, value_head_dim, "[total_new, H_kv, value_head_dim]");
+        if constexpr (requires { kv_writer<Space>::template check<T>(k); }) {
+            if (total > 0) {
+                kv_writer<Space>::template check<T>(k);
+                kv_writer<Space>::template check<T>(v);
+            }
+        }
 
         std::int64_t pages_needed = 0;
         std::size_t runs_needed = 0;

@@ -6,7 +6,10 @@
 //   dest : [pool_rows, H_kv, w] dense, one slot's K (w = d) or V (w = d_v) pool
 //   run  : rows [source_row, source_row + rows) of src -> rows [dest_row, dest_row + rows) of dest
 // Everything a writer is given has been checked; it must not throw after it has started writing.
-// The CUDA backend provides kv_writer<device_memory> (backend/cuda/append.cuh).
+// Space-specific checks of a source (e.g. "is this really device memory") go in an optional
+//   template <class T> static void check(const tensor_view<const T, 3, Space>& src);
+// which the cache calls for both k and v before it writes either.
+// The CUDA backend provides kv_writer<device_memory> (backend/cuda/cache.cuh, append.cuh).
 #include <cstring>
 #include <span>
 

@@ -17,6 +17,7 @@
 
 #include "kvshare/core/error.hpp"
 #include "kvshare/model/weights.hpp"
+#include "kvshare/ops/execution.hpp"
 
 namespace kvshare::nn {
 

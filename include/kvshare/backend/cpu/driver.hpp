@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 
 #include "kvshare/backend/cpu/narrow_tile.hpp"
 #include "kvshare/backend/cpu/scratch.hpp"
@@ -124,7 +123,6 @@ void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int 
     bool prepack = false;
     for (int b = 0; b < batch && !prepack; ++b)
         prepack = qs.offsets[b + 1] - qs.offsets[b] >= 4 * wide_tokens && kv.length(b) >= 2 * wide::tile_keys;
-    if (std::getenv("KVSHARE_NO_PREPACK")) prepack = false;  // TEMP
     index_t packed_total = 0;
     if (prepack)
         for (int b = 0; b < batch; ++b) packed_total += wide::packed_words(kv.length(b), d, dv) * heads.kv_heads;

@@ -146,6 +146,7 @@ private:
         const TKV** kp[2];     // [tile_keys] key rows of the first head (this tile, next tile)
         const TKV** vp[2];
         const TKV** vrows;     // [tile_keys] value rows of the head being processed
+        TKV* zero_row;         // [dp] zeros: the key row of the lanes beyond the tile
     };
 
     static buffers carve(scratch_layout& layout, int state_rows, int d, int dv) {
@@ -165,6 +166,8 @@ private:
             b.vp[i] = layout.take<const TKV*>(tile_keys);
         }
         b.vrows = layout.take<const TKV*>(tile_keys);
+        b.zero_row = layout.take<TKV>(dp);
+        if (b.zero_row) std::fill(b.zero_row, b.zero_row + dp, TKV(0.0f));
         return b;
     }
 
@@ -202,34 +205,56 @@ private:
         index_t k_offset, v_offset;
     };
 
+    // Accumulator vectors the logits loop keeps in registers (rows x keys).
+#if defined(KVSHARE_CPU_AVX512)
+    static constexpr int logit_accumulators = 16;
+#else
+    static constexpr int logit_accumulators = 8;
+#endif
+
     // s[r][j] = q_r . k_j for j < n (lanes beyond n: 0); prefetches the next tile's rows on the way.
+    // KK keys at a time, so that R x KK independent FMA chains hide the FMA latency.
     template <int R>
     void logits(int n, const TKV* const* kp, index_t k_offset, const float* qs, const prefetch_plan& ahead) {
         using namespace simd;
+        constexpr int KK = std::clamp(logit_accumulators / R, 1, std::min(8, width));
         const int full = d_ / width * width;
         const vmask tail = tail_mask(d_ - full);
         for (int j0 = 0; j0 < n; j0 += width) {
-            for (int jj = 0; jj < width; ++jj) {
-                const int j = j0 + jj;
-                vf acc[R];
-                KVSHARE_UNROLL for (int r = 0; r < R; ++r) acc[r] = zero();
-                if (j < n) {
-                    const TKV* k = kp[j] + k_offset;
-                    int x = 0;
-                    for (; x < full; x += width) {
-                        const vf kk = load(k + x);
-                        KVSHARE_UNROLL for (int r = 0; r < R; ++r) acc[r] = fmadd(load(qs + r * dp_ + x), kk, acc[r]);
-                    }
-                    if (x < d_) {
-                        const vf kk = load_masked(k + x, tail);
-                        KVSHARE_UNROLL for (int r = 0; r < R; ++r) acc[r] = fmadd(load(qs + r * dp_ + x), kk, acc[r]);
-                    }
-                    if (j < ahead.n) {
+            for (int jk = 0; jk < width; jk += KK) {
+                const TKV* kr[KK];
+                KVSHARE_UNROLL for (int k = 0; k < KK; ++k) {
+                    const int j = j0 + jk + k;
+                    kr[k] = j < n ? kp[j] + k_offset : b_.zero_row;
+                    if (false && j < ahead.n) {
                         prefetch_bytes(ahead.kp[j] + ahead.k_offset, sizeof(TKV) * d_);
                         prefetch_bytes(ahead.vp[j] + ahead.v_offset, sizeof(TKV) * dv_);
                     }
                 }
-                KVSHARE_UNROLL for (int r = 0; r < R; ++r) store(b_.tmp + (r * width + jj) * width, acc[r]);
+                vf acc[R][KK];
+                KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
+                    KVSHARE_UNROLL for (int k = 0; k < KK; ++k) acc[r][k] = zero();
+                }
+                for (int x = 0; x < full; x += width) {
+                    vf kk[KK];
+                    KVSHARE_UNROLL for (int k = 0; k < KK; ++k) kk[k] = load(kr[k] + x);
+                    KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
+                        const vf qq = load(qs + r * dp_ + x);
+                        KVSHARE_UNROLL for (int k = 0; k < KK; ++k) acc[r][k] = fmadd(qq, kk[k], acc[r][k]);
+                    }
+                }
+                if (full < d_) {
+                    vf kk[KK];
+                    KVSHARE_UNROLL for (int k = 0; k < KK; ++k) kk[k] = load_masked(kr[k] + full, tail);
+                    KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
+                        const vf qq = load(qs + r * dp_ + full);
+                        KVSHARE_UNROLL for (int k = 0; k < KK; ++k) acc[r][k] = fmadd(qq, kk[k], acc[r][k]);
+                    }
+                }
+                KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
+                    KVSHARE_UNROLL for (int k = 0; k < KK; ++k)
+                        store(b_.tmp + (r * width + jk + k) * width, acc[r][k]);
+                }
             }
             KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
                 vf lanes[width];

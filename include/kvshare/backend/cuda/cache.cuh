@@ -5,9 +5,8 @@
 //
 //   kv_storage<device_memory>     one cudaMalloc allocation, zero-filled
 //   kv_index_mirror<device_memory> device copies of the page table and the lengths, refreshed after
-//                                  every change (a synchronous copy on the legacy default stream:
-//                                  when the cache is changed while kernels on a non-blocking stream
-//                                  may still read the old lengths, synchronize that stream first)
+//                                  every change by an asynchronous copy on exec.stream (order other
+//                                  streams' readers after it yourself)
 //   kv_writer<device_memory>      the row copy of append (append.cuh), on exec.stream
 // Element types: __nv_bfloat16 (bf16), __half (fp16), float (fp32; decode takes 16-bit types only).
 #include <cstddef>
@@ -57,21 +56,25 @@ private:
 template <>
 class kv_index_mirror<device_memory> {
 public:
-    struct pointers {
-        const std::int32_t* page_table;
-        const std::int32_t* lengths;
-    };
-    pointers publish(const std::int32_t* page_table, std::size_t page_table_count, const std::int32_t* lengths,
-                     std::size_t lengths_count) {
-        if (table_.size() != page_table_count) table_ = cuda::device_buffer<std::int32_t>(page_table_count);
+    // Device copies of page_table [batch · max_pages] (paged only) and lengths [kv_layers · batch],
+    // allocated at the first call (the cache's constructor) and kept; later calls only copy, on
+    // exec.stream, without synchronizing (cudaMemcpyAsync stages pageable host memory before it
+    // returns, so the cache may change its host arrays right away). Kernels on exec.stream see the
+    // new values; kernels on other streams must be ordered after it by the caller.
+    index_pointers publish(const std::int32_t* page_table, std::size_t page_table_count, bool page_table_changed,
+                           const std::int32_t* lengths, std::size_t lengths_count,
+                           const execution<device_memory>& exec = {}) {
+        if (table_.size() != page_table_count) {
+            table_ = cuda::device_buffer<std::int32_t>(page_table_count);
+            page_table_changed = true;
+        }
         if (lengths_.size() != lengths_count) lengths_ = cuda::device_buffer<std::int32_t>(lengths_count);
-        if (page_table_count > 0)
+        if (page_table_count > 0 && page_table_changed)
             KVSHARE_CUDA_CHECK(cudaMemcpyAsync(table_.data(), page_table, page_table_count * sizeof(std::int32_t),
-                                               cudaMemcpyHostToDevice, cudaStreamLegacy));
+                                               cudaMemcpyHostToDevice, exec.stream));
         if (lengths_count > 0)
             KVSHARE_CUDA_CHECK(cudaMemcpyAsync(lengths_.data(), lengths, lengths_count * sizeof(std::int32_t),
-                                               cudaMemcpyHostToDevice, cudaStreamLegacy));
-        KVSHARE_CUDA_CHECK(cudaStreamSynchronize(cudaStreamLegacy));
+                                               cudaMemcpyHostToDevice, exec.stream));
         return {page_table_count > 0 ? table_.data() : nullptr, lengths_.data()};
     }
 
