@@ -1,12 +1,17 @@
 // CUDA decode benchmarks (Google Benchmark, cudaEvent timing with UseManualTime, medians of 5).
 //   ceiling/copy/<MiB>   device-to-device copy; GBps counts bytes read + written
 //   decode/<dtype>/B<batch>/L<len>/Hq<..>/Hkv<..>/D<..>/<contiguous|paged16>
-//                        one query token per sequence, causal; GBps = K+V bytes read / time
+//                        one query token per sequence, causal; GBps = K+V bytes read / time;
+//                        host_us = host time of the decode() call (inside the event-timed region)
+//   decode_graph/...     extra information: 8 back-to-back calls per CUDA-graph replay over rotated
+//                        KV copies, time per call (no host launch gap between calls)
 // benchmarks/compare_torch.py runs this binary and prints the ratios to the copy and to PyTorch SDPA.
 // Inputs are random (never zeros). KV sets smaller than 4x the L2 cache are rotated among several
 // copies so that each timed call reads from DRAM.
 //   build/benchmarks/kvshare_bench_cuda --benchmark_filter=decode
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -73,6 +78,7 @@ void copy_bench(benchmark::State& state) {
 
 struct decode_shape {
     int batch, length, page_size;
+    int graph_calls = 0;   // > 0: decode_graph/..., back-to-back calls replayed from a graph
 };
 
 template <class Heads, class T>
@@ -140,30 +146,64 @@ void decode_bench(benchmark::State& state, decode_shape shape) {
     for (int i = 0; i < copies; ++i) decode<Heads>(qv, qo, view_of(i), ov, options, {}, exec);   // warm-up
     KVSHARE_CUDA_CHECK(cudaDeviceSynchronize());
 
+    if (shape.graph_calls > 0) {
+        // Back-to-back (extra information, not the per-call figure): a CUDA graph of graph_calls decode
+        // calls, each on the next KV copy (as a decoder runs its layers), timed per replay / calls.
+        cudaStream_t stream;
+        KVSHARE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+        const execution<device_memory> graph_exec{stream, ws.byte_view()};
+        cudaGraph_t graph;
+        cudaGraphExec_t instance;
+        KVSHARE_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+        for (int c = 0; c < shape.graph_calls; ++c)
+            decode<Heads>(qv, qo, view_of(c % copies), ov, options, {}, graph_exec);
+        KVSHARE_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+        KVSHARE_CUDA_CHECK(cudaGraphInstantiate(&instance, graph, 0));
+        KVSHARE_CUDA_CHECK(cudaGraphLaunch(instance, stream));   // warm-up
+        KVSHARE_CUDA_CHECK(cudaStreamSynchronize(stream));
+        event_timer graph_timer;
+        for (auto _ : state) {
+            KVSHARE_CUDA_CHECK(cudaEventRecord(graph_timer.start, stream));
+            KVSHARE_CUDA_CHECK(cudaGraphLaunch(instance, stream));
+            KVSHARE_CUDA_CHECK(cudaEventRecord(graph_timer.stop, stream));
+            state.SetIterationTime(graph_timer.seconds() / shape.graph_calls);
+        }
+        KVSHARE_CUDA_CHECK(cudaGraphExecDestroy(instance));
+        KVSHARE_CUDA_CHECK(cudaGraphDestroy(graph));
+        KVSHARE_CUDA_CHECK(cudaStreamDestroy(stream));
+        state.counters["GBps"] = benchmark::Counter(kv_bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+        return;
+    }
+
     event_timer timer;
     int i = 0;
+    double host_seconds = 0;
     for (auto _ : state) {
         const auto kv = view_of(i);
         i = (i + 1) % copies;
         KVSHARE_CUDA_CHECK(cudaEventRecord(timer.start));
+        const auto host_start = std::chrono::steady_clock::now();
         decode<Heads>(qv, qo, kv, ov, options, {}, exec);
+        host_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - host_start).count();
         KVSHARE_CUDA_CHECK(cudaEventRecord(timer.stop));
         state.SetIterationTime(timer.seconds());
     }
     state.counters["GBps"] = benchmark::Counter(kv_bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
     state.counters["kv_MiB"] = kv_bytes / (1 << 20);
+    // host time of the decode() call (argument checks + launches), inside the event-timed region
+    state.counters["host_us"] = benchmark::Counter(host_seconds * 1e6, benchmark::Counter::kAvgIterations);
 }
 
 template <class Heads, class T>
 void add_decode(const char* dtype, decode_shape shape) {
-    const std::string name = std::string("decode/") + dtype + "/B" + std::to_string(shape.batch) + "/L" +
+    const std::string name = std::string(shape.graph_calls ? "decode_graph/" : "decode/") + dtype + "/B" + std::to_string(shape.batch) + "/L" +
                              std::to_string(shape.length) + "/Hq" + std::to_string(Heads::q_heads) + "/Hkv" +
                              std::to_string(Heads::kv_heads) + "/D" + std::to_string(Heads::head_dim) + "/" +
                              (shape.page_size ? "paged" + std::to_string(shape.page_size) : std::string("contiguous"));
     benchmark::RegisterBenchmark(name.c_str(), decode_bench<Heads, T>, shape)
         ->UseManualTime()
         ->Unit(benchmark::kMicrosecond)
-        ->MinTime(0.3)
+        ->MinTime(shape.graph_calls ? 0.3 / shape.graph_calls : 0.3)
         ->Repetitions(5)
         ->ReportAggregatesOnly(true);
 }
@@ -195,6 +235,9 @@ const bool registered = [] {
     add_decode<heads<16, 1, 128>, bf16>("bf16", {8, 32768, 0});
     add_decode<heads<64, 1, 128>, bf16>("bf16", {8, 32768, 0});
     add_decode<heads<32, 1, 128>, bf16>("bf16", {8, 131072, 0});
+    // back-to-back: 8 calls per graph replay over rotated KV copies (extra information)
+    add_decode<heads<32, 1, 128>, bf16>("bf16", {8, 32768, 0, 8});
+    add_decode<heads<32, 8, 128>, bf16>("bf16", {8, 32768, 0, 8});
     return true;
 }();
 

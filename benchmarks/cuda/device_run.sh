@@ -2,7 +2,7 @@
 # One GPU-machine session for the CUDA decode work: tests, compute-sanitizer, benchmarks, torch
 # comparison; a short table last. Binaries are built elsewhere and carried in $BIN (default devbin/,
 # with libbenchmark's shared library beside them when it is not installed there).
-#   STEPS="tests sanitize bench torch" benchmarks/cuda/device_run.sh [bin_dir]
+#   STEPS="tests sanitize bench trace torch" benchmarks/cuda/device_run.sh [bin_dir]
 set -u
 BIN=${1:-devbin}
 STEPS=${STEPS:-"tests sanitize bench"}
@@ -36,7 +36,7 @@ for step in $STEPS; do
       KVSHARE_TEST_QUICK=1 run_test synccheck_decode 200 "$CS" --tool synccheck --error-exitcode 1 "$BIN/cuda_decode" -tc='*masked*'
       ;;
     bench)
-      timeout 300 "$BIN/kvshare_bench_cuda" --benchmark_filter='ceiling/copy|decode/' --benchmark_out="$OUT/bench.json" \
+      timeout 300 "$BIN/kvshare_bench_cuda" --benchmark_filter='ceiling/copy|decode/|decode_graph/' --benchmark_out="$OUT/bench.json" \
         --benchmark_out_format=json 2>&1 | grep -E "median|^---|Benchmark" | tee "$OUT/bench.txt"
       ;;
     ncu)   # one profile per listed decode shape: durations, DRAM throughput, occupancy, stalls
@@ -57,6 +57,9 @@ for step in $STEPS; do
           --benchmark_repetitions=1 2>/dev/null | grep -E "^decode" | sed "s/^/splits=$n /" | cut -c1-150
       done
       ;;
+    trace)   # per-CTA timelines (benchmarks/cuda/trace_decode.cu, built by hand into $BIN)
+      if [ -x "$BIN/trace_decode" ]; then for shape in mqa gqa; do "$BIN/trace_decode" $shape; done; fi
+      ;;
     torch)
       PYTHONUNBUFFERED=1 timeout 400 python3 benchmarks/compare_torch.py --bench "$BIN/kvshare_bench_cuda" \
         --markdown "$OUT/compare_torch.md" --json "$OUT/compare_torch.json" 2>"$OUT/compare_torch.err"
@@ -74,7 +77,7 @@ med = {b["run_name"]: b for b in d["benchmarks"] if b.get("aggregate_name") == "
 cv = {b["run_name"]: b for b in d["benchmarks"] if b.get("aggregate_name") == "cv"}
 copy = next(v["GBps"] for k, v in med.items() if k.startswith("ceiling/copy"))
 for k, v in med.items():
-    print(f"{k.split('/min_time:')[0]:55s} {v['real_time']:9.1f} us {v['GBps']:7.0f} GB/s  {v['GBps']/copy:5.3f}x copy  cv {cv.get(k, {}).get('real_time', 0):.3f}")
+    print(f"{k.split('/min_time:')[0]:60s} {v['real_time']:9.1f} us {v['GBps']:7.0f} GB/s  {v['GBps']/copy:5.3f}x copy  cv {cv.get(k, {}).get('real_time', 0):.3f}  host {v.get('host_us', 0):5.2f} us")
 PY
 fi
 [ -f "$OUT/compare_torch.md" ] && { echo "== vs torch"; cat "$OUT/compare_torch.md"; }

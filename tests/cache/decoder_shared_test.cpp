@@ -17,3 +17,9 @@ TEST_CASE("decoder MHA keep_ends / MLKV: incremental == full, contiguous and pag
     test::all_layouts<model<5, mha<4, 8>, keep_ends>>(204);
     test::all_layouts<model<5, gqa<4, 2, 8>, mlkv<2>>>(205);
 }
+TEST_CASE("decoder dense_front / dense_back / tail / explicit slots: incremental == full, contiguous and paged, ragged") {
+    test::all_layouts<model<5, mqa<4, 8>, dense_front>>(206);
+    test::all_layouts<model<5, mqa<4, 8>, dense_back>>(207);
+    test::all_layouts<model<5, gqa<4, 2, 8>, tail<2>>>(208);
+    test::all_layouts<model<5, mha<4, 8>, slots<0, 0, 2, 2, 0>>>(209);
+}

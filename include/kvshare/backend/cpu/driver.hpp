@@ -187,7 +187,12 @@ void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int 
             }
         });
     }
-    std::sort(item, item + items, [](const work_item& x, const work_item& y) { return x.cost > y.cost; });
+    // Largest first within each (sequence, K/V head), the heads one after the other: the threads
+    // work on neighbouring query tiles of one head, whose K/V then stay in L2/L3.
+    std::sort(item, item + items, [](const work_item& x, const work_item& y) {
+        if (x.b != y.b || x.h != y.h) return x.b != y.b ? x.b < y.b : x.h < y.h;
+        return x.cost > y.cost;
+    });
 
     auto rows_of = [&](std::int32_t b, std::int32_t h, std::int32_t first, std::int32_t tokens) {
         const index_t row = qs.offsets[b] + first;

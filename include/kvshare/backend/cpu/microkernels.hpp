@@ -24,6 +24,14 @@ namespace kvshare::backend::cpu_detail {
 #define KVSHARE_UNROLL
 #endif
 
+// Keeps a loaded vector in a register: without it GCC folds the load into every FMA that uses it
+// (a memory operand per FMA), which makes load-bound loops.
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(KVSHARE_CPU_AVX512) || defined(KVSHARE_CPU_AVX2))
+#define KVSHARE_IN_REGISTER(x) asm("" : "+v"(x))
+#else
+#define KVSHARE_IN_REGISTER(x) ((void)0)
+#endif
+
 // s[j * s_stride + i] = sum_d krow[j][d] * qt[d * q_stride + i]   for j < R, i < C * width
 //   qt   : [d_count, q_stride] fp32, query rows in the lanes
 //   krow : R pointers to fp32 key rows of d_count elements

@@ -5,14 +5,16 @@
 // run along the head dimension instead:
 //
 //   per K/V tile of tokens, per K/V head of the block:
-//     acc_r = q_r * k_j elementwise over d, r < R    (each K row read once for all rows of its group)
+//     acc[r][k] = q_r * k_j elementwise over d for r < R rows and KK keys at once (R x KK independent
+//                 FMA chains; each K row is read once for all rows of its group)
 //     reduce 16 keys' acc_r at a time by a transposing tree -> s_r[j .. j+15] in the lanes
 //     online softmax along the key lanes, then O = alpha O + P V (pv micro-kernel)
 //
-// Walking the tokens in the outer loop and the heads inside reads a [tokens, H_kv, d] cache in
-// address order (one head alone would touch a few hundred bytes per page, which defeats hardware
-// prefetchers and the TLB); the next tile is also prefetched in software while this one is consumed.
-// Decode is bound by memory bandwidth, so bf16 K/V are simply widened to fp32 on load.
+// Tiles walk the tokens and cover every head of the item (all K/V heads of a sequence when they fit),
+// so a [tokens, H_kv, d] cache is consumed one contiguous tile (<= tile_budget bytes) after the
+// other rather than one head's strided rows at a time; the next tile's rows are prefetched in
+// software while this one is consumed. bf16 K/V are widened to fp32 on load. (docs/cpu_backend.md
+// has what was measured: decode reaches ~60-70% of the read bandwidth, not the 90% target.)
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -209,7 +211,7 @@ private:
 #if defined(KVSHARE_CPU_AVX512)
     static constexpr int logit_accumulators = 16;
 #else
-    static constexpr int logit_accumulators = 8;
+    static constexpr int logit_accumulators = 16;
 #endif
 
     // s[r][j] = q_r . k_j for j < n (lanes beyond n: 0); prefetches the next tile's rows on the way.
@@ -226,7 +228,7 @@ private:
                 KVSHARE_UNROLL for (int k = 0; k < KK; ++k) {
                     const int j = j0 + jk + k;
                     kr[k] = j < n ? kp[j] + k_offset : b_.zero_row;
-                    if (false && j < ahead.n) {
+                    if (j < ahead.n) {
                         prefetch_bytes(ahead.kp[j] + ahead.k_offset, sizeof(TKV) * d_);
                         prefetch_bytes(ahead.vp[j] + ahead.v_offset, sizeof(TKV) * dv_);
                     }
@@ -237,9 +239,13 @@ private:
                 }
                 for (int x = 0; x < full; x += width) {
                     vf kk[KK];
-                    KVSHARE_UNROLL for (int k = 0; k < KK; ++k) kk[k] = load(kr[k] + x);
+                    KVSHARE_UNROLL for (int k = 0; k < KK; ++k) {
+                        kk[k] = load(kr[k] + x);
+                        KVSHARE_IN_REGISTER(kk[k]);   // one load per key and row, not one per FMA
+                    }
                     KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
-                        const vf qq = load(qs + r * dp_ + x);
+                        vf qq = load(qs + r * dp_ + x);
+                        KVSHARE_IN_REGISTER(qq);
                         KVSHARE_UNROLL for (int k = 0; k < KK; ++k) acc[r][k] = fmadd(qq, kk[k], acc[r][k]);
                     }
                 }

@@ -134,7 +134,8 @@ inline vf reduce_transpose(const vf* v) {
                          _mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+// Software prefetch into L2 (the next K/V tile: far enough ahead that L1 would not keep it).
+inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
 #elif defined(KVSHARE_CPU_AVX2)
 // ------------------------------------------------------------------------------------------- AVX2
@@ -235,7 +236,8 @@ inline vf reduce_transpose(const vf* v) {
     return _mm256_add_ps(_mm256_permute2f128_ps(b0, b1, 0x20), _mm256_permute2f128_ps(b0, b1, 0x31));
 }
 
-inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+// Software prefetch into L2 (the next K/V tile: far enough ahead that L1 would not keep it).
+inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
 #else
 // ----------------------------------------------------------------------------------------- scalar
@@ -287,10 +289,13 @@ inline void prefetch(const void*) {}
 
 // 2^x, exactly 0 for x = -inf (and for x <= -150), accurate to ~2e-7 relative.
 inline vf exp2(vf x) {
-#if defined(KVSHARE_CPU_AVX512)
-    x = min(max(x, set1(-150.0f)), set1(128.0f));
+#if !defined(KVSHARE_CPU_AVX512) && !defined(KVSHARE_CPU_AVX2)
+    return std::exp2(x);   // scalar build: the library function
 #else
-    x = min(max(x, set1(-127.0f)), set1(127.0f));
+#if defined(KVSHARE_CPU_AVX512)
+    x = min(max(x, set1(-150.0f)), set1(128.0f));   // scalef: 2^-150 rounds to 0
+#else
+    x = min(max(x, set1(-127.0f)), set1(127.0f));   // exponent field 0 at -127: exactly 0
 #endif
     const vf n = round_nearest(x);
     const vf f = sub(x, n);
@@ -298,6 +303,7 @@ inline vf exp2(vf x) {
     for (int i = 1; i < 6; ++i) p = fmadd(p, f, set1(exp2_c[i]));
     p = fmadd(p, f, set1(1.0f));
     return scale_pow2(p, n);
+#endif
 }
 
 // tanh(x) accurate to ~2e-7 relative: odd polynomial near 0, 1 - 2 / (e^{2x} + 1) elsewhere.

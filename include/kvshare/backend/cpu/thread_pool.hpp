@@ -83,7 +83,7 @@ public:
     }
 
 private:
-    static constexpr int spin_limit = 20000;   // ~a few tens of microseconds of pause instructions
+    static constexpr int spin_limit = 4000;   // pause instructions (~0.1 ms) before sleeping
 
     thread_pool() = default;
 

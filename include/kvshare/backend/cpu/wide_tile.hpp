@@ -6,7 +6,8 @@
 //     S^T [keys, rows] = K_tile Q^T              qk_* micro-kernel, K rows read in place
 //     u = transform(S^T), masked -> -inf          one pass, only tiles that cross a mask edge mask
 //     m' = max(m, max_j u), alpha = 2^(m - m'), P = 2^(u - m'), l' = alpha l + sum_j P
-//     O [rows, dv] = alpha O + P^T V_tile         pv_* micro-kernel, V rows read in place
+//     O [rows, dv] = alpha O + P^T V_tile         pv_* micro-kernel, V from the cache or from the
+//                                                 per-call packed copy (set_packed_values)
 //
 // Q^T is packed once per work item ([d, rows], or (d, d+1) bf16 pairs per lane for the vdpbf16ps
 // path); the maxima and sums over keys are vertical vector ops because keys run along S^T's rows.
@@ -143,10 +144,6 @@ public:
 #endif
     }
 
-    // Keys this item needs at all: [begin, end) (empty when every row is fully masked).
-    index_t keys_begin() const { return any_begin_; }
-    index_t keys_end() const { return any_end_; }
-
     // Attends to keys [k0, k1) of `kv` (clipped to what the rows can see). The row pointers of the
     // next tile are computed one tile ahead and its rows prefetched.
     void run(const kv_rows<TKV>& kv, index_t k0, index_t k1) {
@@ -163,14 +160,11 @@ public:
             if (next < k1) {
                 n_next = static_cast<int>(std::min<index_t>(tile_keys, k1 - next));
                 kv.fill(next, n_next, b_.kp[cur ^ 1], b_.vp[cur ^ 1]);
-                // Few rows (decode of a large group): the tile is streamed, prefetch it. Many rows
-                // (prefill): compute-bound on tiles that stay in L2/L3, the prefetches only cost.
-                if (mp_ <= 2 * width || (use_dot_ && !packed_))
-                    for (int j = 0; j < n_next; ++j) {
-                        prefetch_bytes(b_.kp[cur ^ 1][j], sizeof(TKV) * d_);
-                        prefetch_bytes(b_.vp[cur ^ 1][j], sizeof(TKV) * dv_);
-                    }
             }
+            // Few rows (decode of a large group): K/V are streamed from memory, so the next tile's
+            // rows are prefetched, spread over this tile's QK calls. Many rows (prefill): compute
+            // bound on tiles that stay in L2/L3; prefetching would only cost instructions.
+            ahead_ = {b_.kp[cur ^ 1], b_.vp[cur ^ 1], (mp_ <= 2 * width || (use_dot_ && !packed_)) ? n_next : 0};
             tile(t0, n, b_.kp[cur], b_.vp[cur]);
             t0 = next;
             n = n_next;
@@ -318,16 +312,28 @@ private:
         }
     }
 
+    // Prefetches the next tile's rows [j, j + count) (a slice per QK call, not one burst).
+    void prefetch_ahead(int j, int count) const {
+        for (int i = j; i < std::min(j + count, ahead_.n); ++i) {
+            prefetch_bytes(ahead_.kp[i], sizeof(TKV) * d_);
+            prefetch_bytes(ahead_.vp[i], sizeof(TKV) * dv_);
+        }
+    }
+
     void qk_fp32(int n_pad) {
         const int vecs = mp_ / width;
         float* s = b_.s;
         int c = 0;
         for (; c + qk_c <= vecs; c += qk_c)
-            for (int j = 0; j < n_pad; j += qk_r)
+            for (int j = 0; j < n_pad; j += qk_r) {
+                if (c == 0) prefetch_ahead(j, j + qk_r < n_pad ? qk_r : tile_keys);
                 qk_f32<qk_r, qk_c>(b_.qt + c * width, mp_, d_, b_.kf + j, s + static_cast<index_t>(j) * mp_ + c * width, mp_);
+            }
         for (; c < vecs; ++c)
-            for (int j = 0; j < n_pad; j += qk_r)
+            for (int j = 0; j < n_pad; j += qk_r) {
+                if (c == 0) prefetch_ahead(j, j + qk_r < n_pad ? qk_r : tile_keys);
                 qk_f32<qk_r, 1>(b_.qt + c * width, mp_, d_, b_.kf + j, s + static_cast<index_t>(j) * mp_ + c * width, mp_);
+            }
     }
 
     // u = transform(S^T) (masked -> -inf), then P = 2^(u * factor - m'), with the running max/sum.
@@ -409,11 +415,15 @@ private:
         const int pairs = d_ / 2;
         int c = 0;
         for (; c + qk_c <= vecs; c += qk_c)
-            for (int j = 0; j < n_pad; j += qk_r)
+            for (int j = 0; j < n_pad; j += qk_r) {
+                if (c == 0) prefetch_ahead(j, j + qk_r < n_pad ? qk_r : tile_keys);
                 qk_bf16<qk_r, qk_c>(b_.qp + c * width, mp_, pairs, kr + j, b_.s + static_cast<index_t>(j) * mp_ + c * width, mp_);
+            }
         for (; c < vecs; ++c)
-            for (int j = 0; j < n_pad; j += qk_r)
+            for (int j = 0; j < n_pad; j += qk_r) {
+                if (c == 0) prefetch_ahead(j, j + qk_r < n_pad ? qk_r : tile_keys);
                 qk_bf16<qk_r, 1>(b_.qp + c * width, mp_, pairs, kr + j, b_.s + static_cast<index_t>(j) * mp_ + c * width, mp_);
+            }
     }
 
     // V rows (2jp, 2jp+1) -> pairs per column: vpk [n/2 rounded up, dvp]
@@ -458,6 +468,11 @@ private:
     buffers b_{};
     bool use_dot_ = false;
     const void* packed_ = nullptr;
+    struct {
+        const TKV* const* kp;
+        const TKV* const* vp;
+        int n;
+    } ahead_{nullptr, nullptr, 0};   // the next tile's rows to prefetch (n = 0: none)
     int rows_ = 0, mp_ = 0;
     index_t any_begin_ = 0, any_end_ = 0, all_begin_ = 0, all_end_ = 0;
 };

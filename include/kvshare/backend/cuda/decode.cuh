@@ -45,10 +45,17 @@ struct device_info {
 };
 
 inline device_info current_device_info() {
+    // Per device, once: the SM count does not change.
+    static int sm_count_of[64] = {};
     int device = 0;
     KVSHARE_CUDA_CHECK(cudaGetDevice(&device));
     device_info info;
+    if (device < 64 && sm_count_of[device] > 0) {
+        info.sm_count = sm_count_of[device];
+        return info;
+    }
     KVSHARE_CUDA_CHECK(cudaDeviceGetAttribute(&info.sm_count, cudaDevAttrMultiProcessorCount, device));
+    if (device < 64) sm_count_of[device] = info.sm_count;
     return info;
 }
 
@@ -103,16 +110,29 @@ inline int choose_splits(double units, double mean_keys, double max_keys, int sl
 }
 
 template <class T, int D, int Step>
-void set_decode_smem_attribute() {
+void launch_decode_kernel(dim3 grid, int warps_m, cudaStream_t stream, const decode_kernels::decode_params& p) {
     using namespace decode_kernels;
     // Per device, once (a cudaFuncSetAttribute is cheap but not free).
     static int done_for_device[64] = {};
     int device = 0;
     KVSHARE_CUDA_CHECK(cudaGetDevice(&device));
-    if (device < 64 && done_for_device[device]) return;
-    KVSHARE_CUDA_CHECK(cudaFuncSetAttribute(decode_kernel<T, D, Step>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(config<D>::smem_bytes(4))));
-    if (device < 64) done_for_device[device] = 1;
+    if (device >= 64 || !done_for_device[device]) {
+        KVSHARE_CUDA_CHECK(cudaFuncSetAttribute(decode_kernel<T, D, Step>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                static_cast<int>(config<D>::smem_bytes(4))));
+        if (device < 64) done_for_device[device] = 1;
+    }
+    decode_kernel<T, D, Step><<<grid, kThreads, config<D>::smem_bytes(warps_m), stream>>>(p);
+}
+
+// Tuning knob (benchmarks, experiments): KVSHARE_CUDA_DECODE_SPLITS=n forces n splits where the
+// workspace allows it. Read from the environment once per process (a getenv per call is host time
+// inside every call's latency).
+inline int forced_splits() {
+    static const int value = [] {
+        const char* forced = std::getenv("KVSHARE_CUDA_DECODE_SPLITS");
+        return forced && *forced ? std::atoi(forced) : 0;
+    }();
+    return value;
 }
 
 template <int D, class T, class Heads>
@@ -151,10 +171,7 @@ void decode_launch(const tensor_view<const T, 3, device_memory>& q, const ragged
     const int fit = decode_splits_that_fit(exec.workspace.empty() ? 0 : static_cast<std::size_t>(exec.workspace.extent(0)),
                                            total_q, Heads::q_heads, D);
     int splits = choose_splits(units, key_sum / units, key_max, slots, fit);
-    // Tuning knob (benchmarks, experiments): KVSHARE_CUDA_DECODE_SPLITS=n forces n splits where the
-    // workspace allows it.
-    if (const char* forced = std::getenv("KVSHARE_CUDA_DECODE_SPLITS"); forced && *forced)
-        splits = std::clamp(std::atoi(forced), 1, fit);
+    if (forced_splits() > 0) splits = std::clamp(forced_splits(), 1, fit);
 
     // ---- parameters ---------------------------------------------------------------------------------
     decode_params p{};
@@ -207,13 +224,10 @@ void decode_launch(const tensor_view<const T, 3, device_memory>& q, const ragged
     // A warp handles 64 / (4 / warps_m) tokens of each tile: 32-token steps where that allows (fewer
     // softmax rounds per key), else 16.
     const dim3 grid(splits, row_blocks * Heads::kv_heads, batch);
-    if (warps_m >= 2) {
-        set_decode_smem_attribute<T, D, 32>();
-        decode_kernel<T, D, 32><<<grid, kThreads, config<D>::smem_bytes(warps_m), exec.stream>>>(p);
-    } else {
-        set_decode_smem_attribute<T, D, 16>();
-        decode_kernel<T, D, 16><<<grid, kThreads, config<D>::smem_bytes(warps_m), exec.stream>>>(p);
-    }
+    if (warps_m >= 2)
+        launch_decode_kernel<T, D, 32>(grid, warps_m, exec.stream, p);
+    else
+        launch_decode_kernel<T, D, 16>(grid, warps_m, exec.stream, p);
     KVSHARE_CUDA_CHECK(cudaGetLastError());
     if (splits > 1) {
         // The merge is a programmatic dependent launch: scheduled while decode_kernel runs, it waits

@@ -94,8 +94,38 @@ __device__ __forceinline__ int swizzle(int row, int chunk) {
     return row * D + ((chunk ^ (row & 7)) << 3);
 }
 
+#if defined(KVSHARE_DECODE_TRACE)
+// Timeline instrumentation (development only): per CTA of the last launch, %globaltimer at entry,
+// first tile ready, main loop done, exit; and the SM id. Per merge CTA: after the wait, exit.
+__device__ unsigned long long decode_trace[16384][5];
+__device__ unsigned long long merge_trace[16384][2];
+__device__ __forceinline__ unsigned long long trace_now() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+    return t;
+}
+#define KVSHARE_DECODE_TRACE_POINT(slot)                                                                    \
+    do {                                                                                                    \
+        if (threadIdx.x == 0) {                                                                             \
+            const unsigned cta = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);            \
+            if (cta < 16384) decode_trace[cta][slot] = trace_now();                                         \
+            if ((slot) == 0 && cta < 16384) {                                                               \
+                unsigned sm;                                                                                \
+                asm volatile("mov.u32 %0, %smid;" : "=r"(sm));                                              \
+                decode_trace[cta][4] = sm;                                                                  \
+            }                                                                                               \
+        }                                                                                                   \
+    } while (0)
+#define KVSHARE_MERGE_TRACE_POINT(slot) \
+    do { if (threadIdx.x == 0 && blockIdx.x < 16384) merge_trace[blockIdx.x][slot] = trace_now(); } while (0)
+#else
+#define KVSHARE_DECODE_TRACE_POINT(slot) ((void)0)
+#define KVSHARE_MERGE_TRACE_POINT(slot) ((void)0)
+#endif
+
 template <class T, int D, int Step>
 __global__ void __launch_bounds__(kThreads, D <= 128 ? 2 : 1) decode_kernel(const __grid_constant__ decode_params p) {
+    KVSHARE_DECODE_TRACE_POINT(0);
     using cfg = config<D>;
     static_assert(Step == 16 || Step == 32, "decode kernel: a warp step is 16 or 32 tokens");
     constexpr int CH = cfg::chunks;
@@ -279,6 +309,9 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 2 : 1) decode_kernel(cons
     for (int tile = 0; tile < tiles; ++tile) {
         ptx::cp_async_wait<cfg::stages - 2>();
         __syncthreads();   // tile's data visible to all; everyone is done with tile - 1's buffer
+#if defined(KVSHARE_DECODE_TRACE)
+        if (tile == 0) KVSHARE_DECODE_TRACE_POINT(1);
+#endif
         if (tile + cfg::stages - 1 < tiles) load_tile(tile + cfg::stages - 1);
         ptx::cp_async_commit();
 
@@ -392,6 +425,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 2 : 1) decode_kernel(cons
     }
 
     // ---- merge the warps of each row tile ----------------------------------------------------------
+    KVSHARE_DECODE_TRACE_POINT(2);
     ptx::cp_async_wait<0>();
     __syncthreads();   // pipeline buffers are free now
     float* red_o = reinterpret_cast<float*>(kv_smem);                  // [warp][16][red_stride]
@@ -463,6 +497,7 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 2 : 1) decode_kernel(cons
             if (c4 == 0) p.part_lse[prow] = lse;
         }
     }
+    KVSHARE_DECODE_TRACE_POINT(3);
 }
 
 // Combines the splits of each (token, head) row: one CTA of kMergeThreads per row. Right after the
@@ -489,6 +524,7 @@ __global__ void __launch_bounds__(kMergeThreads) decode_merge_kernel(const __gri
     const long long row = blockIdx.x;
 
     asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    KVSHARE_MERGE_TRACE_POINT(0);
 
     const int s_mine = threadIdx.x;
     const float lse_mine = s_mine < p.splits ? p.part_lse[s_mine * rows + row] : -INFINITY;
@@ -551,6 +587,7 @@ __global__ void __launch_bounds__(kMergeThreads) decode_merge_kernel(const __gri
 #pragma unroll
     for (int j = 0; j < per_lane; j += 2) *reinterpret_cast<std::uint32_t*>(out + j) = ptx::pack2<T>(acc[j], acc[j + 1]);
     if (lane == 0 && p.lse) p.lse[token * p.lse_stride_t + head * p.lse_stride_h] = l > 0.f ? m + __logf(l) : -INFINITY;
+    KVSHARE_MERGE_TRACE_POINT(1);
 }
 
 }  // namespace kvshare::backend::cuda_detail::decode_kernels

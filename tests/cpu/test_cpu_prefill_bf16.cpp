@@ -1,0 +1,64 @@
+// CPU prefill with bf16 inputs (fp32 and bf16 outputs), typed over the head configurations: the error
+// against the double-precision reference is at most 2x the error of the naive bf16 computation
+// (cpu_test_util.hpp), on the same ragged batches and mask options as test_cpu_prefill.cpp.
+#include "cpu_test_configs.hpp"
+#include "cpu_test_util.hpp"
+
+using namespace kvtest;
+using kvshare::backend::cpu;
+using kvshare::backend::reference;
+
+namespace {
+
+// (q_len, kv_len) per sequence: equal lengths around the tile sizes, q < kv (bottom-right causal),
+// q > kv (fully masked rows under causal), empty sequences.
+batch_shape main_batch() {
+    if (small_run) return {{1, 7, 65, 7, 5, 0}, {1, 7, 65, 40, 3, 4}};
+    return {{1, 7, 63, 64, 65, 7, 7, 0, 5}, {1, 7, 63, 64, 65, 63, 3, 4, 0}};
+}
+
+// A long sequence: q_len = kv_len = 1000 where the reference stays cheap, else 65 queries on 1000 keys.
+template <class H>
+batch_shape long_batch() {
+    if (H::q_heads * (H::head_dim + H::value_head_dim) <= 512) return {{1000}, {1000}};
+    return {{65}, {1000}};
+}
+
+template <class H, class TOut>
+void check_bf16(std::mt19937& gen, const batch_shape& shape, const named_options& opt) {
+    CAPTURE(opt.name);
+    const std::string batch = shape.describe();
+    CAPTURE(batch);
+    prefill_inputs<H, bf16> in(gen, shape);
+    std::vector<TOut> out;
+    std::vector<float> ref, lse, ref_lse;
+    in.template run<cpu>(opt.options, out, lse);
+    in.template run<reference>(opt.options, ref, ref_lse);
+    const std::vector<float> naive = in.template naive_low_precision<TOut>(opt.options);
+    const error_stats e = compare(out, ref), n = compare(naive, ref);
+    CAPTURE(e.max_err);
+    CAPTURE(n.max_err);
+    CAPTURE(e.max_ref);
+    CHECK(e.finite);
+    CHECK(e.max_err <= 2 * n.max_err);   // with window 0 both are exact (one key per row)
+    CHECK(lse_mismatches(lse, ref_lse, 1e-2) == 0);
+    CHECK(masked_rows_not_zero(out, ref_lse, H::value_head_dim) == 0);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("cpu prefill bf16 inputs: at most 2x the naive bf16 error", H, KVSHARE_CPU_TEST_CONFIGS) {
+    const unsigned seed = fresh_seed();
+    CAPTURE(seed);
+    std::mt19937 gen(seed);
+    const auto sets = option_sets();
+    for (std::size_t i = 0; i < sets.size(); ++i) {
+        // alternate the output type: fp32 and bf16 outputs
+        if (i % 2 == 0)
+            check_bf16<H, float>(gen, main_batch(), sets[i]);
+        else
+            check_bf16<H, bf16>(gen, main_batch(), sets[i]);
+    }
+    if (!small_run) check_bf16<H, float>(gen, long_batch<H>(), {"causal", {0.0f, true, -1, 0.0f}});
+}
+
