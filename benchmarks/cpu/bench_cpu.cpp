@@ -2,25 +2,29 @@
 //
 //   ceiling/fma_fp32/threads:N   12 independent zmm FMA chains per thread        -> GFLOPS
 //   ceiling/dot_bf16/threads:N   12 independent vdpbf16ps chains per thread      -> GFLOPS (bf16 pair products)
-//   ceiling/read_stream/threads:N  read-only sum over 768 MiB, split over threads -> GBps
+//   ceiling/read_stream/threads:N  read-only sum over uncached_bytes(), split over threads -> GBps
 //   prefill/<dtype>/<heads>/S/causal/threads   FLOPs = 4 * B * H_q * S^2 * D, halved when causal -> GFLOPS
 //   decode/<dtype>/<heads>/B/L/threads         bytes = K + V bytes read per call                -> GBps
 //   cla_pair/...                              two layers (different queries) reading one cache
 //
 // Decode runs on KV that is not in cache: buffers are rotated so that the bytes touched between two
-// reads of one buffer are >= 256 MiB (the L3 is 32 MiB). Threads come from kvshare's own pool, as in
+// reads of one buffer are >= uncached_bytes() (4x this machine's L3, at least 1 GiB; dev VMs have had
+// 32 MiB and 260 MiB of L3), and read_stream reads as much. Threads come from kvshare's own pool, as in
 // the kernels. All times are wall-clock (UseRealTime). Compare ratios taken in one run: the machine
 // is shared and noisy.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "kvshare/backend/cpu/attention.hpp"
 #include "kvshare/backend/cpu/thread_pool.hpp"
@@ -135,9 +139,15 @@ std::unique_ptr<T[], decltype(&std::free)> make_buffer(std::size_t count, float 
     return {p, &std::free};
 }
 
+// Bytes that pass through the caches before data is read again: 4x the L3 (sysconf), at least 1 GiB.
+std::size_t uncached_bytes() {
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    return std::max<std::size_t>(std::size_t{1} << 30, l3 > 0 ? 4 * static_cast<std::size_t>(l3) : 0);
+}
+
 void ceiling_read_stream(benchmark::State& state) {
     const int threads = static_cast<int>(state.range(0));
-    const std::size_t bytes = std::size_t{768} << 20, count = bytes / sizeof(float);
+    const std::size_t bytes = uncached_bytes(), count = bytes / sizeof(float);
     auto buffer = make_buffer<float>(count, 0.5f);
     const float* data = buffer.get();
     std::atomic<float> sink{0};
@@ -225,8 +235,8 @@ void decode(benchmark::State& state) {
     constexpr int HQ = H::q_heads, HK = H::kv_heads, D = H::head_dim, DV = H::value_head_dim;
     const std::size_t k_count = std::size_t(B) * L * HK * D, v_count = std::size_t(B) * L * HK * DV;
     const double cache_bytes = double(k_count + v_count) * sizeof(TKV);
-    // rotate over enough caches that >= 256 MiB pass between two reads of one
-    const int caches = std::max(1, static_cast<int>((256.0 * (1 << 20)) / cache_bytes) + 1);
+    // rotate over enough caches that >= uncached_bytes() pass between two reads of one
+    const int caches = std::max(1, static_cast<int>(std::ceil(static_cast<double>(uncached_bytes()) / cache_bytes)));
     auto& held = cached_buffers<TKV>(k_count, v_count, caches);
     std::mt19937 gen(11);
     std::normal_distribution<float> normal;
