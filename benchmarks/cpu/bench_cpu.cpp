@@ -3,7 +3,8 @@
 //   ceiling/fma_fp32/threads:N   12 independent zmm FMA chains per thread        -> GFLOPS
 //   ceiling/dot_bf16/threads:N   12 independent vdpbf16ps chains per thread      -> GFLOPS (bf16 pair products)
 //   ceiling/read_stream/threads:N  read-only sum over uncached_bytes(), split over threads -> GBps
-//   prefill/<dtype>/<heads>/S/causal/threads   FLOPs = 4 * B * H_q * S^2 * D, halved when causal -> GFLOPS
+//   prefill/<dtype>/<heads>/S/causal/threads   (dtype bf16_pairs / bf16_widened: the product path forced)
+//                                              FLOPs = 4 * B * H_q * S^2 * D, halved when causal -> GFLOPS
 //   decode/<dtype>/<heads>/B/L/threads         bytes = K + V bytes read per call                -> GBps
 //   cla_pair/...                              two layers (different queries) reading one cache
 //
@@ -195,8 +196,8 @@ buffer_set<T>& cached_buffers(std::size_t k_count, std::size_t v_count, int cach
 
 // --------------------------------------------------------------------------------------------- prefill
 
-// Args: S, causal, threads. One sequence (B = 1).
-template <class H, class T>
+// Args: S, causal, threads. One sequence (B = 1). Products: how bf16 operands are multiplied.
+template <class H, class T, kvshare::bf16_products Products = kvshare::bf16_products::automatic>
 void prefill(benchmark::State& state) {
     const index_t S = state.range(0);
     const bool causal = state.range(1) != 0;
@@ -216,7 +217,7 @@ void prefill(benchmark::State& state) {
                             kvshare::host_view<const T, 3>(k.data(), {S, HK, D}),
                             kvshare::host_view<const T, 3>(v.data(), {S, HK, DV}),
                             kvshare::host_view<float, 3>(out.data(), {S, HQ, DV}), offs, offs, options, {},
-                            kvshare::execution<kvshare::host_memory>{threads});
+                            kvshare::execution<kvshare::host_memory>{threads, Products});
         benchmark::DoNotOptimize(out.data());
     }
     const double flops = 4.0 * HQ * double(S) * double(S) * D * (causal ? 0.5 : 1.0);
@@ -226,7 +227,7 @@ void prefill(benchmark::State& state) {
 // ---------------------------------------------------------------------------------------------- decode
 
 // Args: B, L, threads, layers (1, or 2 for a CLA pair: two layers with their own queries, one cache).
-template <class H, class TKV>
+template <class H, class TKV, kvshare::bf16_products Products = kvshare::bf16_products::automatic>
 void decode(benchmark::State& state) {
     const int B = static_cast<int>(state.range(0));
     const index_t L = state.range(1);
@@ -253,7 +254,7 @@ void decode(benchmark::State& state) {
         for (int layer = 0; layer < layers; ++layer)
             kvshare::decode<H>(kvshare::host_view<const TKV, 3>(q.data() + std::size_t(layer) * B * HQ * D, {B, HQ, D}),
                                qo, kv, kvshare::host_view<float, 3>(out.data(), {B, HQ, DV}), {}, {},
-                               kvshare::execution<kvshare::host_memory>{threads});
+                               kvshare::execution<kvshare::host_memory>{threads, Products});
         benchmark::DoNotOptimize(out.data());
         c = (c + 1) % caches;
     }
@@ -289,6 +290,9 @@ BENCHMARK(ceiling_read_stream)->Name("ceiling/read_stream")->Apply(thread_args)-
 
 BENCHMARK(prefill<gqa, float>)->Name("prefill/fp32/gqa_32_8_d128")->Apply(prefill_args)->Args({2048, 0, 2})->Args({2048, 1, 1});
 BENCHMARK(prefill<gqa, bf16>)->Name("prefill/bf16/gqa_32_8_d128")->Apply(prefill_args)->Args({2048, 1, 1});
+// bf16 with each product path forced (the plain bf16 rows take what `automatic` picks on this CPU).
+BENCHMARK(prefill<gqa, bf16, kvshare::bf16_products::pairs>)->Name("prefill/bf16_pairs/gqa_32_8_d128")->Apply(prefill_args);
+BENCHMARK(prefill<gqa, bf16, kvshare::bf16_products::fp32>)->Name("prefill/bf16_widened/gqa_32_8_d128")->Apply(prefill_args);
 BENCHMARK(prefill<mha, float>)->Name("prefill/fp32/mha_32_d128")->Apply(prefill_args);
 BENCHMARK(prefill<mha, bf16>)->Name("prefill/bf16/mha_32_d128")->Apply(prefill_args);
 BENCHMARK(prefill<mqa, float>)->Name("prefill/fp32/mqa_32_d128")->Apply(prefill_args);
@@ -300,6 +304,8 @@ BENCHMARK(decode<mqa, float>)->Name("decode/fp32/mqa_32_d128")->Apply(decode_arg
 BENCHMARK(decode<mha, bf16>)->Name("decode/bf16/mha_32_d128")->Apply(decode_args);
 BENCHMARK(decode<gqa, bf16>)->Name("decode/bf16/gqa_32_8_d128")->Apply(decode_args);
 BENCHMARK(decode<mqa, bf16>)->Name("decode/bf16/mqa_32_d128")->Apply(decode_args);
+BENCHMARK(decode<mqa, bf16, kvshare::bf16_products::pairs>)->Name("decode/bf16_pairs/mqa_32_d128")->Apply(decode_args);
+BENCHMARK(decode<mqa, bf16, kvshare::bf16_products::fp32>)->Name("decode/bf16_widened/mqa_32_d128")->Apply(decode_args);
 // CLA: two adjacent layers share one cache; the pair reads it twice (once per layer).
 BENCHMARK(decode<gqa, float>)
     ->Name("cla_pair/decode/fp32/gqa_32_8_d128")

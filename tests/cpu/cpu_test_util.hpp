@@ -212,14 +212,14 @@ struct prefill_inputs {
     // Runs backend B (cpu or reference) into out / lse.
     template <class Backend, class TOut>
     void run(const kvshare::attention_options& options, std::vector<TOut>& out, std::vector<float>& lse,
-             int threads = 0) const {
+             int threads = 0, kvshare::bf16_products bf16 = kvshare::bf16_products::automatic) const {
         out.assign(out_size(), TOut(-7.0f));
         lse.assign(lse_size(), -7.0f);
         kvshare::prefill<H, Backend>(qv(), kv_(), vv(),
                                      kvshare::host_view<TOut, 3>(out.data(), {total_q, H::q_heads, H::value_head_dim}),
                                      q_offsets(), kv_offsets(), options,
                                      kvshare::host_view<float, 2>(lse.data(), {total_q, H::q_heads}),
-                                     kvshare::execution<kvshare::host_memory>{threads});
+                                     kvshare::execution<kvshare::host_memory>{threads, bf16});
     }
 
     template <class TOut>
@@ -328,13 +328,13 @@ struct decode_inputs {
 
     template <class Backend, class TOut>
     void run(const kvshare::attention_options& options, bool paged, std::vector<TOut>& out, std::vector<float>& lse,
-             int threads = 0) const {
+             int threads = 0, kvshare::bf16_products bf16 = kvshare::bf16_products::automatic) const {
         out.assign(out_size(), TOut(-7.0f));
         lse.assign(lse_size(), -7.0f);
         kvshare::decode<H, Backend>(qv(), kvshare::host_offsets(q_off), paged ? cache.paged() : cache.contiguous(),
                                     kvshare::host_view<TOut, 3>(out.data(), {total_q, H::q_heads, H::value_head_dim}),
                                     options, kvshare::host_view<float, 2>(lse.data(), {total_q, H::q_heads}),
-                                    kvshare::execution<kvshare::host_memory>{threads});
+                                    kvshare::execution<kvshare::host_memory>{threads, bf16});
     }
 
     template <class TOut>

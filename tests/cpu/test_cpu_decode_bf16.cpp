@@ -26,13 +26,18 @@ decode_batch main_batch() {
 }
 
 // TQ/TKV/TOut: element types. Runs contiguous and paged, checks them equal and against the reference.
+// products: bf16 pair products or widening to fp32 (matters for bf16 q and cache on the wide engine:
+// group x q_len > 8).
 template <class H, class TQ, class TKV, class TOut>
-void check(const decode_inputs<H, TQ, TKV>& in, const named_options& opt) {
+void check(const decode_inputs<H, TQ, TKV>& in, const named_options& opt,
+           kvshare::bf16_products products = kvshare::bf16_products::automatic) {
     CAPTURE(opt.name);
+    const int products_choice = static_cast<int>(products);
+    CAPTURE(products_choice);
     std::vector<TOut> out, out_paged;
     std::vector<float> ref, lse, lse_paged, ref_lse;
-    in.template run<cpu>(opt.options, false, out, lse);
-    in.template run<cpu>(opt.options, true, out_paged, lse_paged);
+    in.template run<cpu>(opt.options, false, out, lse, 0, products);
+    in.template run<cpu>(opt.options, true, out_paged, lse_paged, 0, products);
     in.template run<reference>(opt.options, false, ref, ref_lse);
     const error_stats e = compare(out, ref);
     CAPTURE(e.max_err);
@@ -72,11 +77,12 @@ TEST_CASE_TEMPLATE("cpu decode with bf16 operands: at most 2x the naive bf16 err
     const auto sets = option_sets();
     check<H, float, bf16, float>(make<H, float, bf16>(gen, batch), sets[0]);   // fp32 queries, bf16 cache
     const auto in = make<H, bf16, bf16>(gen, batch);
-    check<H, bf16, bf16, float>(in, sets[1]);
-    check<H, bf16, bf16, bf16>(in, sets[4]);
+    using kvshare::bf16_products;
+    check<H, bf16, bf16, float>(in, sets[1], bf16_products::pairs);
+    check<H, bf16, bf16, bf16>(in, sets[4], bf16_products::fp32);
     if (!small_run) {
-        check<H, bf16, bf16, float>(in, sets[3]);
-        check<H, bf16, bf16, bf16>(in, sets[5]);
+        check<H, bf16, bf16, float>(in, sets[3], bf16_products::fp32);
+        check<H, bf16, bf16, bf16>(in, sets[5], bf16_products::pairs);
     }
 }
 

@@ -56,7 +56,7 @@ void decode(const head_shape& heads, const host_view<const TQ, 3>& q, const ragg
                                        lse.empty() ? 0 : lse.stride(1),
                                        q_offsets.host.data()};
     const cache_kv_source<TKV> keys{&kv};
-    run_attention<TQ, TKV, TOut>(heads, queries, q_offsets.batch(), keys, options, exec.threads);
+    run_attention<TQ, TKV, TOut>(heads, queries, q_offsets.batch(), keys, options, exec);
 }
 
 }  // namespace kvshare::backend::cpu_detail

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "kvshare/backend/cpu/bf16_products.hpp"
 #include "kvshare/backend/cpu/narrow_tile.hpp"
 #include "kvshare/backend/cpu/scratch.hpp"
 #include "kvshare/backend/cpu/thread_pool.hpp"
@@ -59,12 +60,13 @@ struct merge_group {
 // rows(b, h) -> kv_rows<TKV> of sequence b, K/V head h.
 template <class TQ, class TKV, class TOut, class KvSource>
 void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int batch, const KvSource& kv,
-                   const attention_options& options, int requested_threads) {
+                   const attention_options& options, const execution<host_memory>& exec) {
     using wide = wide_engine<TQ, TKV>;
     using narrow = narrow_engine<TQ, TKV>;
     const int group = heads.group(), d = heads.head_dim, dv = heads.value_head_dim;
     const int dvp = round_up(dv, simd::width);
-    const int threads = thread_pool::resolve(requested_threads);
+    const int threads = thread_pool::resolve(exec.threads);
+    const bool pairs = want_bf16_pairs(exec.bf16);
 
     // Tiles: narrow when all of a sequence's query rows of one K/V group fit 8 rows; narrow tiles
     // cover a block of K/V heads (read token by token in address order), wide tiles one K/V head.
@@ -125,7 +127,7 @@ void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int 
         prepack = qs.offsets[b + 1] - qs.offsets[b] >= 4 * wide_tokens && kv.length(b) >= 2 * wide::tile_keys;
     index_t packed_total = 0;
     if (prepack)
-        for (int b = 0; b < batch; ++b) packed_total += wide::packed_words(kv.length(b), d, dv) * heads.kv_heads;
+        for (int b = 0; b < batch; ++b) packed_total += wide::packed_words(kv.length(b), d, dv, pairs) * heads.kv_heads;
 
     // One block: items, groups, partials, packed V, per-thread scratch.
     const int workers = std::max(1, std::min(threads, items));
@@ -149,20 +151,20 @@ void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int 
     std::byte* thread_scratch = carve.take<std::byte>(thread_bytes * workers);
     auto packed_of = [&](int b, int h) -> std::uint32_t* {
         if (!prepack) return nullptr;
-        return packed_v + packed_at[b] + h * wide::packed_words(kv.length(b), d, dv);
+        return packed_v + packed_at[b] + h * wide::packed_words(kv.length(b), d, dv, pairs);
     };
     if (prepack) {
         index_t at = 0;
         for (int b = 0; b < batch; ++b) {
             packed_at[b] = at;
-            at += wide::packed_words(kv.length(b), d, dv) * heads.kv_heads;
+            at += wide::packed_words(kv.length(b), d, dv, pairs) * heads.kv_heads;
         }
         std::atomic<int> next_pack{0};
         const int jobs = batch * heads.kv_heads;
         thread_pool::global().run(std::max(1, std::min(threads, jobs)), [&](int) {
             for (int j = next_pack.fetch_add(1); j < jobs; j = next_pack.fetch_add(1)) {
                 const int b = j / heads.kv_heads, h = j % heads.kv_heads;
-                wide::pack_sequence(kv.rows(b, h), kv.length(b), d, dv, packed_of(b, h));
+                wide::pack_sequence(kv.rows(b, h), kv.length(b), d, dv, pairs, packed_of(b, h));
             }
         });
     }
@@ -219,7 +221,7 @@ void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int 
     std::atomic<int> next{0};
     auto work = [&](int tid) {
         std::byte* mine = thread_scratch + thread_bytes * tid;
-        wide wide_tile(mine, max_wide_rows, d, dv, options);
+        wide wide_tile(mine, max_wide_rows, d, dv, options, pairs);
         narrow narrow_tile(mine + wide_bytes, max_narrow_state, d, dv, options);
         for (int i = next.fetch_add(1, std::memory_order_relaxed); i < items;
              i = next.fetch_add(1, std::memory_order_relaxed)) {

@@ -46,7 +46,7 @@ void prefill(const head_shape& heads, const host_view<const T, 3>& q, const host
                                       q_offsets.host.data()};
     const packed_kv_source<T> keys{k.data(),     v.data(),     k.stride(0), k.stride(1), v.stride(0),
                                    v.stride(1), kv_offsets.host.data()};
-    run_attention<T, T, TOut>(heads, queries, q_offsets.batch(), keys, options, exec.threads);
+    run_attention<T, T, TOut>(heads, queries, q_offsets.batch(), keys, options, exec);
 }
 
 }  // namespace kvshare::backend::cpu_detail

@@ -48,11 +48,12 @@ public:
         return layout.bytes();
     }
 
-    wide_engine(std::byte* scratch, int max_rows, int d, int dv, const attention_options& options)
+    // pairs: bf16 operands use the pair products where this engine can (want_bf16_pairs).
+    wide_engine(std::byte* scratch, int max_rows, int d, int dv, const attention_options& options, bool pairs)
         : d_(d), dv_(dv), dvp_(round_up(dv, width)), options_(options), rule_(logit_rule::from(options, d)) {
         scratch_layout layout(scratch);
         b_ = carve(layout, max_rows, d, dv);
-        use_dot_ = dot_capable && d % 2 == 0;
+        use_dot_ = uses_pairs(d, pairs);
     }
 
     // Packs the rows' queries and resets the running state.
@@ -102,24 +103,24 @@ public:
     // once per call instead of reading it strided (or re-packing it) once per query tile. Null: none.
     void set_packed_values(const void* packed) { packed_ = packed; }
 
-    // Whether the bf16 pair path runs for these types and this head dim.
-    static bool uses_pairs(int d) { return dot_capable && d % 2 == 0; }
+    // Whether the bf16 pair path runs for these types, this head dim and this choice.
+    static bool uses_pairs(int d, bool pairs) { return dot_capable && pairs && d % 2 == 0; }
 
     // 32-bit words pack_sequence writes for n keys: pairs [ceil(n/2), dvp] (bf16 path) or rows [n, dvp] (fp32).
-    static index_t packed_words(index_t n, int d, int dv) {
+    static index_t packed_words(index_t n, int d, int dv, bool pairs) {
         const index_t dvp = round_up(dv, width);
-        return uses_pairs(d) ? (n + 1) / 2 * dvp : n * dvp;
+        return uses_pairs(d, pairs) ? (n + 1) / 2 * dvp : n * dvp;
     }
 
     // V rows [0, n) of one (sequence, K/V head) -> dst, contiguous and padded to dvp columns:
     //   bf16 path: (row 2i, row 2i+1) pairs per column, the layout pv_bf16 reads
     //   fp32 path: fp32 rows (widened from bf16 if need be)
-    static void pack_sequence(const kv_rows<TKV>& kv, index_t n, int d, int dv, void* dst) {
+    static void pack_sequence(const kv_rows<TKV>& kv, index_t n, int d, int dv, bool pairs, void* dst) {
         using namespace simd;
         const int dvp = round_up(dv, width);
         const TKV* kr[2];
         const TKV* vr[2];
-        if (!uses_pairs(d)) {
+        if (!uses_pairs(d, pairs)) {
             float* out = static_cast<float*>(dst);
             for (index_t j = 0; j < n; ++j, out += dvp) {
                 kv.fill(j, 1, kr, vr);
