@@ -3,75 +3,20 @@
 // paged caches (paged results bit-identical to contiguous); rel <= 1e-5. bf16: test_cpu_decode_bf16.cpp
 #include "cpu_test_configs.hpp"
 #include "cpu_test_util.hpp"
+#include "decode_check.hpp"
 
 using namespace kvtest;
-using kvshare::backend::cpu;
-using kvshare::backend::reference;
-
-namespace {
-
-struct decode_batch {
-    std::vector<std::int32_t> q_len, kv_len;
-    std::string describe() const {
-        std::string s;
-        for (std::size_t i = 0; i < q_len.size(); ++i)
-            s += "(" + std::to_string(q_len[i]) + "," + std::to_string(kv_len[i]) + ") ";
-        return s;
-    }
-};
-
-decode_batch main_batch() {
-    if (small_run) return {{1, 2, 1, 1}, {7, 65, 300, 0}};
-    return {{1, 1, 2, 1, 3, 1, 1, 2}, {1, 7, 63, 64, 65, 1000, 0, 1}};
-}
-
-// TQ/TKV/TOut: element types. Runs contiguous and paged, checks them equal and against the reference.
-template <class H, class TQ, class TKV, class TOut>
-void check(const decode_inputs<H, TQ, TKV>& in, const named_options& opt) {
-    CAPTURE(opt.name);
-    std::vector<TOut> out, out_paged;
-    std::vector<float> ref, lse, lse_paged, ref_lse;
-    in.template run<cpu>(opt.options, false, out, lse);
-    in.template run<cpu>(opt.options, true, out_paged, lse_paged);
-    in.template run<reference>(opt.options, false, ref, ref_lse);
-    const error_stats e = compare(out, ref);
-    CAPTURE(e.max_err);
-    CAPTURE(e.max_ref);
-    CHECK(e.finite);
-    CHECK(e.max_ref > 0);
-    // paged and contiguous caches run the same arithmetic
-    CHECK(compare(out_paged, out).max_err == 0.0);
-    CHECK(compare(lse_paged, lse).max_err == 0.0);
-    CHECK(masked_rows_not_zero(out, ref_lse, H::value_head_dim) == 0);
-    constexpr bool all_fp32 = std::is_same_v<TQ, float> && std::is_same_v<TKV, float> && std::is_same_v<TOut, float>;
-    if constexpr (all_fp32) {
-        CHECK(e.rel() <= 1e-5);
-        CHECK(lse_mismatches(lse, ref_lse, 1e-5) == 0);
-    } else {
-        const error_stats n = compare(in.template naive_low_precision<TOut>(opt.options), ref);
-        CAPTURE(n.max_err);
-        CHECK(e.max_err <= 2 * n.max_err);
-        CHECK(lse_mismatches(lse, ref_lse, 1e-2) == 0);
-    }
-}
-
-template <class H, class TQ, class TKV>
-decode_inputs<H, TQ, TKV> make(std::mt19937& gen, const decode_batch& batch, int page_size = 16) {
-    return decode_inputs<H, TQ, TKV>(gen, batch.q_len, batch.kv_len, page_size);
-}
-
-}  // namespace
 
 TEST_CASE_TEMPLATE("cpu decode fp32 matches the reference: every mask option, contiguous and paged", H,
                    KVSHARE_CPU_TEST_CONFIGS) {
     const unsigned seed = fresh_seed();
     CAPTURE(seed);
     std::mt19937 gen(seed);
-    const decode_batch batch = main_batch();
+    const decode_batch batch = main_decode_batch();
     const std::string shape = batch.describe();
     CAPTURE(shape);
-    const auto in = make<H, float, float>(gen, batch);
-    for (const auto& opt : option_sets()) check<H, float, float, float>(in, opt);
+    const auto in = make_decode<H, float, float>(gen, batch);
+    for (const auto& opt : option_sets()) check_decode<H, float, float, float>(in, opt);
 }
 
 TEST_CASE("cpu decode: page sizes 1, 5 and 64 give the contiguous result") {
@@ -81,7 +26,7 @@ TEST_CASE("cpu decode: page sizes 1, 5 and 64 give the contiguous result") {
     std::mt19937 gen(seed);
     for (int page : {1, 5, 64}) {
         CAPTURE(page);
-        check<H, float, float, float>(make<H, float, float>(gen, {{1, 2, 1}, {100, 37, 5}}, page),
+        check_decode<H, float, float, float>(make_decode<H, float, float>(gen, {{1, 2, 1}, {100, 37, 5}}, page),
                                       {"causal", {0, true, -1, 0}});
     }
 }
@@ -92,8 +37,8 @@ TEST_CASE("cpu decode: chunked prefill (q_len > group rows) against a long cache
     CAPTURE(seed);
     std::mt19937 gen(seed);
     const decode_batch batch = small_run ? decode_batch{{17}, {200}} : decode_batch{{40, 17}, {1500, 17}};
-    const auto in = make<H, float, float>(gen, batch);
-    check<H, float, float, float>(in, {"causal", {0, true, -1, 0}});
-    check<H, float, float, float>(in, {"causal, window 100", {0, true, 100, 0}});
-    check<H, bf16, bf16, float>(make<H, bf16, bf16>(gen, batch), {"causal", {0, true, -1, 0}});
+    const auto in = make_decode<H, float, float>(gen, batch);
+    check_decode<H, float, float, float>(in, {"causal", {0, true, -1, 0}});
+    check_decode<H, float, float, float>(in, {"causal, window 100", {0, true, 100, 0}});
+    check_decode<H, bf16, bf16, float>(make_decode<H, bf16, bf16>(gen, batch), {"causal", {0, true, -1, 0}});
 }

@@ -3,26 +3,13 @@
 // q_len > kv_len), every mask option, fully masked rows, LSE; rel <= 1e-5. bf16: test_cpu_prefill_bf16.cpp
 #include "cpu_test_configs.hpp"
 #include "cpu_test_util.hpp"
+#include "prefill_shapes.hpp"
 
 using namespace kvtest;
 using kvshare::backend::cpu;
 using kvshare::backend::reference;
 
 namespace {
-
-// (q_len, kv_len) per sequence: equal lengths around the tile sizes, q < kv (bottom-right causal),
-// q > kv (fully masked rows under causal), empty sequences.
-batch_shape main_batch() {
-    if (small_run) return {{1, 7, 65, 7, 5, 0}, {1, 7, 65, 40, 3, 4}};
-    return {{1, 7, 63, 64, 65, 7, 7, 0, 5}, {1, 7, 63, 64, 65, 63, 3, 4, 0}};
-}
-
-// A long sequence: q_len = kv_len = 1000 where the reference stays cheap, else 65 queries on 1000 keys.
-template <class H>
-batch_shape long_batch() {
-    if (H::q_heads * (H::head_dim + H::value_head_dim) <= 512) return {{1000}, {1000}};
-    return {{65}, {1000}};
-}
 
 template <class H>
 void check_fp32(std::mt19937& gen, const batch_shape& shape, const named_options& opt) {
@@ -50,7 +37,7 @@ TEST_CASE_TEMPLATE("cpu prefill fp32 matches the reference: every mask option, r
     const unsigned seed = fresh_seed();
     CAPTURE(seed);
     std::mt19937 gen(seed);
-    for (const auto& opt : option_sets()) check_fp32<H>(gen, main_batch(), opt);
+    for (const auto& opt : option_sets()) check_fp32<H>(gen, main_prefill_batch(), opt);
 }
 
 TEST_CASE_TEMPLATE("cpu prefill fp32 matches the reference: 1000 tokens", H, KVSHARE_CPU_TEST_CONFIGS) {
@@ -58,7 +45,7 @@ TEST_CASE_TEMPLATE("cpu prefill fp32 matches the reference: 1000 tokens", H, KVS
     const unsigned seed = fresh_seed();
     CAPTURE(seed);
     std::mt19937 gen(seed);
-    check_fp32<H>(gen, long_batch<H>(), {"causal", {0.0f, true, -1, 0.0f}});
+    check_fp32<H>(gen, long_prefill_batch<H>(), {"causal", {0.0f, true, -1, 0.0f}});
     check_fp32<H>(gen, {{65}, {1000}}, {"no mask", {}});
 }
 

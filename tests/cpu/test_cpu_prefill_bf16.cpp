@@ -3,26 +3,13 @@
 // (cpu_test_util.hpp), on the same ragged batches and mask options as test_cpu_prefill.cpp.
 #include "cpu_test_configs.hpp"
 #include "cpu_test_util.hpp"
+#include "prefill_shapes.hpp"
 
 using namespace kvtest;
 using kvshare::backend::cpu;
 using kvshare::backend::reference;
 
 namespace {
-
-// (q_len, kv_len) per sequence: equal lengths around the tile sizes, q < kv (bottom-right causal),
-// q > kv (fully masked rows under causal), empty sequences.
-batch_shape main_batch() {
-    if (small_run) return {{1, 7, 65, 7, 5, 0}, {1, 7, 65, 40, 3, 4}};
-    return {{1, 7, 63, 64, 65, 7, 7, 0, 5}, {1, 7, 63, 64, 65, 63, 3, 4, 0}};
-}
-
-// A long sequence: q_len = kv_len = 1000 where the reference stays cheap, else 65 queries on 1000 keys.
-template <class H>
-batch_shape long_batch() {
-    if (H::q_heads * (H::head_dim + H::value_head_dim) <= 512) return {{1000}, {1000}};
-    return {{65}, {1000}};
-}
 
 // products: the bf16 pair products or widening to fp32 (both must meet the bound on every machine,
 // whichever one `automatic` picks on this one).
@@ -61,13 +48,13 @@ TEST_CASE_TEMPLATE("cpu prefill bf16 inputs: at most 2x the naive bf16 error", H
         // alternate the output type (fp32, bf16) and, every two sets, the products (pairs, fp32)
         const bf16_products products = (i / 2) % 2 == 0 ? bf16_products::pairs : bf16_products::fp32;
         if (i % 2 == 0)
-            check_bf16<H, float>(gen, main_batch(), sets[i], products);
+            check_bf16<H, float>(gen, main_prefill_batch(), sets[i], products);
         else
-            check_bf16<H, bf16>(gen, main_batch(), sets[i], products);
+            check_bf16<H, bf16>(gen, main_prefill_batch(), sets[i], products);
     }
     if (!small_run) {
-        check_bf16<H, float>(gen, long_batch<H>(), {"causal", {0.0f, true, -1, 0.0f}}, bf16_products::pairs);
-        check_bf16<H, float>(gen, long_batch<H>(), {"causal", {0.0f, true, -1, 0.0f}}, bf16_products::fp32);
+        check_bf16<H, float>(gen, long_prefill_batch<H>(), {"causal", {0.0f, true, -1, 0.0f}}, bf16_products::pairs);
+        check_bf16<H, float>(gen, long_prefill_batch<H>(), {"causal", {0.0f, true, -1, 0.0f}}, bf16_products::fp32);
     }
 }
 
