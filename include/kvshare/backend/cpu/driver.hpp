@@ -66,7 +66,7 @@ void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int 
     const int group = heads.group(), d = heads.head_dim, dv = heads.value_head_dim;
     const int dvp = round_up(dv, simd::width);
     const int threads = thread_pool::resolve(exec.threads);
-    const bool pairs = want_bf16_pairs(exec.bf16);
+    const bool pairs = wide::dot_capable && want_bf16_pairs(exec.bf16);   // times the CPU only for bf16 operands
 
     // Tiles: narrow when all of a sequence's query rows of one K/V group fit 8 rows; narrow tiles
     // cover a block of K/V heads (read token by token in address order), wide tiles one K/V head.
