@@ -445,6 +445,17 @@ int demo(options o) {
 int main(int argc, char** argv) {
     try {
         const options o = parse(argc, argv);
+        // A variant or sharing that does not parse is a bad argument too: exit 2, like the parser's errors
+        // (failures while running, and models outside the compiled list, exit 1).
+        if (!o.demo && o.checkpoint.empty()) {
+            try {
+                const nn::decoder_config c = config_from(o);
+                (void)slot_map(c.sharing, c.layers);   // the sharing fits the layer count
+            } catch (const kvshare::error& e) {
+                std::fprintf(stderr, "cla_decoder: %s\n", e.what());
+                return 2;
+            }
+        }
         if (o.demo) return demo(o);
         if (!o.save_checkpoint.empty()) {
             const nn::decoder_config config = config_from(o);

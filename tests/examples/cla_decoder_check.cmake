@@ -5,7 +5,7 @@
 # - the cache's measured bytes per token follow the variants' K/V heads and layers exactly
 #   (8 query heads: MHA 8 K/V heads, gqa4 2, MQA 1, MQA-CLA2 1 on half the layers);
 # - a checkpoint written by --save-checkpoint loads back and decodes consistently;
-# - a bad argument exits non-zero with a message naming it.
+# - a bad argument exits 2 with a message naming it.
 cmake_minimum_required(VERSION 3.25)
 
 function(fail)
@@ -74,14 +74,16 @@ endif()
 run_json(json --checkpoint "${WORK}" --batch 2 --prompt-len 9 --new-tokens 4 --page-size 4)
 check_run("${json}" "checkpoint")
 
-# Bad arguments: non-zero exit and a message that names the problem.
-foreach(case "--variant;foo;unknown variant 'foo'" "--page-size;-1;page")
+# Bad arguments: exit 2 and a message that names the problem.
+foreach(case "--variant;foo;unknown variant 'foo'" "--variant;gqa3;do not split into groups of 3"
+             "--sharing;cla:0;the sharing factor must be >= 1" "--sharing;tail:9;the tail must leave"
+             "--page-size;-1;page")
   list(GET case 0 flag)
   list(GET case 1 value)
   list(GET case 2 expect)
   execute_process(COMMAND ${DECODER} ${flag} ${value} RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
-  if(rc EQUAL 0)
-    fail("`cla_decoder ${flag} ${value}` succeeded")
+  if(NOT rc EQUAL 2)
+    fail("`cla_decoder ${flag} ${value}` exited with ${rc}, expected 2 (stderr: ${err})")
   endif()
   string(FIND "${err}" "${expect}" at)
   if(at EQUAL -1)
