@@ -30,7 +30,7 @@ inline decode_batch main_decode_batch() {
 // group x q_len > 8).
 template <class H, class TQ, class TKV, class TOut>
 void check_decode(const decode_inputs<H, TQ, TKV>& in, const named_options& opt,
-           kvshare::bf16_products products = kvshare::bf16_products::automatic) {
+                  kvshare::bf16_products products = kvshare::bf16_products::automatic) {
     CAPTURE(opt.name);
     const int products_choice = static_cast<int>(products);
     CAPTURE(products_choice);

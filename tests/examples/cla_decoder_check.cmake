@@ -2,8 +2,8 @@
 #   cmake -D DECODER=<cla_decoder binary> -D WORK=<scratch dir> -P cla_decoder_check.cmake
 # - every variant prints one JSON object with the documented keys; incremental decode matches a full
 #   recomputation (max |logit diff| <= 1e-4), contiguous and paged (page size 3, ragged batch);
-# - the cache's measured bytes per token follow the variants' K/V heads and layers exactly
-#   (8 query heads: MHA 8 K/V heads, gqa4 2, MQA 1, MQA-CLA2 1 on half the layers);
+# - the bytes the cache allocates (measured from it, contiguous) follow the variants' K/V heads and
+#   layers exactly (8 query heads: MHA 8 K/V heads, gqa4 2, MQA 1, MQA-CLA2 1 on half the layers);
 # - a checkpoint written by --save-checkpoint loads back and decodes consistently;
 # - a bad argument exits 2 with a message naming it.
 cmake_minimum_required(VERSION 3.25)
@@ -49,7 +49,6 @@ foreach(variant mha gqa4 mqa mqa-cla2)
     check_run("${json}" "${variant} page-size ${page}")
     if(page EQUAL 0)
       string(JSON bytes_${variant} GET "${json}" kv_bytes_allocated)
-      string(JSON per_token_${variant} GET "${json}" kv_bytes_per_token)
     endif()
   endforeach()
 endforeach()
