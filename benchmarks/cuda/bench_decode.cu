@@ -79,6 +79,7 @@ void copy_bench(benchmark::State& state) {
 struct decode_shape {
     int batch, length, page_size;
     int graph_calls = 0;   // > 0: decode_graph/..., back-to-back calls replayed from a graph
+    bool shuffled = true;  // paged: pages in random order (false: page i of the pool is page i of the table)
 };
 
 template <class Heads, class T>
@@ -113,9 +114,9 @@ void decode_bench(benchmark::State& state, decode_shape shape) {
     if (P > 0) {
         std::vector<std::int32_t> table(static_cast<std::size_t>(B) * pages_per_seq);
         for (std::size_t i = 0; i < table.size(); ++i) table[i] = static_cast<std::int32_t>(i);
-        // shuffle in blocks of 64 pages: a realistic allocator hands out pages out of order
+        // a uniform shuffle of the whole table: a pool after much allocation and freeing
         std::uint64_t x = 12345;
-        for (std::size_t i = table.size(); i > 1; --i) {
+        for (std::size_t i = table.size(); shape.shuffled && i > 1; --i) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
             std::swap(table[i - 1], table[(x >> 33) % i]);
         }
@@ -199,7 +200,8 @@ void add_decode(const char* dtype, decode_shape shape) {
     const std::string name = std::string(shape.graph_calls ? "decode_graph/" : "decode/") + dtype + "/B" + std::to_string(shape.batch) + "/L" +
                              std::to_string(shape.length) + "/Hq" + std::to_string(Heads::q_heads) + "/Hkv" +
                              std::to_string(Heads::kv_heads) + "/D" + std::to_string(Heads::head_dim) + "/" +
-                             (shape.page_size ? "paged" + std::to_string(shape.page_size) : std::string("contiguous"));
+                             (shape.page_size ? "paged" + std::to_string(shape.page_size) + (shape.shuffled ? "" : "_inorder")
+                                             : std::string("contiguous"));
     benchmark::RegisterBenchmark(name.c_str(), decode_bench<Heads, T>, shape)
         ->UseManualTime()
         ->Unit(benchmark::kMicrosecond)
@@ -224,6 +226,9 @@ const bool registered = [] {
     add_decode<heads<32, 8, 128>, bf16>("bf16", {1, 131072, 0});
     add_decode<heads<32, 8, 128>, bf16>("bf16", {8, 32768, 16});
     add_decode<heads<32, 1, 128>, bf16>("bf16", {8, 32768, 16});
+    // paged: where the gap to contiguous comes from (page order, page size)
+    add_decode<heads<32, 8, 128>, bf16>("bf16", {8, 32768, 16, 0, false});
+    add_decode<heads<32, 8, 128>, bf16>("bf16", {8, 32768, 64});
     // more group sizes and head dims
     add_decode<heads<32, 32, 128>, bf16>("bf16", {8, 32768, 0});
     add_decode<heads<32, 4, 128>, bf16>("bf16", {8, 32768, 0});

@@ -61,6 +61,9 @@ struct decode_case {
     std::vector<int> q_lens;
     std::vector<int> kv_lens;
     int page_size = 0;          // 0: contiguous
+    int block_gap = 0;          // unused elements after each block (page / sequence): 0, 8 (the
+                                // block stride is no multiple of the row stride), or -1 (one block's
+                                // worth: as K and V of a page interleaved in one pool)
     attention_options options{};
     bool with_lse = true;
     float q_scale = 1.0f;       // larger: peakier softmax
@@ -74,7 +77,7 @@ struct decode_case {
         s += q_lens.size() > 6 ? "...]" : "]";
         s += " page " + std::to_string(page_size) + " causal " + std::to_string(options.causal) + " window " +
              std::to_string(options.window_left) + " softcap " + std::to_string(options.softcap) + " q_scale " +
-             std::to_string(q_scale) + " ws " + std::to_string(workspace);
+             std::to_string(q_scale) + " ws " + std::to_string(workspace) + " gap " + std::to_string(block_gap);
         return s;
     }
 };
@@ -91,6 +94,7 @@ struct errors {
 template <class T>
 struct host_cache {
     int blocks = 0, rows = 0, max_pages = 0;
+    std::size_t block_stride = 0;   // elements
     std::vector<T> k, v;
     std::vector<std::int32_t> page_table;   // [batch, max_pages]
 };
@@ -124,14 +128,16 @@ host_cache<T> make_cache(const decode_case& c) {
                 cache.page_table[b * cache.max_pages + p] =
                     p * c.page_size < c.kv_lens[b] ? ids[next++] : ids[cache.blocks - 1 - (p % 3)];   // unused: any page
     }
-    const std::size_t elements = static_cast<std::size_t>(cache.blocks) * cache.rows * H * D;
+    const std::size_t block_elements = static_cast<std::size_t>(cache.rows) * H * D;
+    cache.block_stride = block_elements + (c.block_gap < 0 ? block_elements : static_cast<std::size_t>(c.block_gap));
+    const std::size_t elements = static_cast<std::size_t>(cache.blocks) * cache.block_stride;
     cache.k.assign(elements, nan_t<T>());
     cache.v.assign(elements, nan_t<T>());
     for (int b = 0; b < batch; ++b)
         for (int t = 0; t < c.kv_lens[b]; ++t) {
             const std::size_t block = c.page_size ? cache.page_table[b * cache.max_pages + t / c.page_size] : b;
             const std::size_t row = c.page_size ? t % c.page_size : t;
-            const std::size_t base = (block * cache.rows + row) * H * D;
+            const std::size_t base = block * cache.block_stride + row * H * D;
             for (int i = 0; i < H * D; ++i) {
                 cache.k[base + i] = from_f<T>(normal(gen));
                 cache.v[base + i] = from_f<T>(normal(gen));
@@ -176,8 +182,9 @@ errors run_decode_case(const decode_case& c) {
 
     kv_view<T, device_memory> kv;
     const std::array<index_t, 4> kv_shape{cache.blocks, cache.rows, HKV, D};
-    kv.k = {d_k.data(), kv_shape};
-    kv.v = {d_v.data(), kv_shape};
+    const std::array<index_t, 4> kv_strides{static_cast<index_t>(cache.block_stride), HKV * D, D, 1};
+    kv.k = {d_k.data(), kv_shape, kv_strides};
+    kv.v = {d_v.data(), kv_shape, kv_strides};
     kv.page_size = c.page_size;
     if (c.page_size) kv.page_table = {d_table.data(), {batch, cache.max_pages}};
     kv.lengths = c.kv_lens;
@@ -201,8 +208,8 @@ errors run_decode_case(const decode_case& c) {
     std::transform(cache.k.begin(), cache.k.end(), kf.begin(), to_f<T>);
     std::transform(cache.v.begin(), cache.v.end(), vf.begin(), to_f<T>);
     kv_view<float, host_memory> hkv;
-    hkv.k = {kf.data(), kv_shape};
-    hkv.v = {vf.data(), kv_shape};
+    hkv.k = {kf.data(), kv_shape, kv_strides};
+    hkv.v = {vf.data(), kv_shape, kv_strides};
     hkv.page_size = c.page_size;
     if (c.page_size) hkv.page_table = {cache.page_table.data(), {batch, cache.max_pages}};
     hkv.lengths = c.kv_lens;

@@ -69,6 +69,9 @@ TEST_CASE_TEMPLATE("decode matches the reference: paged, shuffled pages, q_len >
             c.options.window_left = variant == 2 ? static_cast<int>(gen() % 100) : -1;
             c.options.softcap = variant == 3 ? 20.0f : 0.0f;
             c.q_scale = variant == 3 ? 6.0f : 1.0f;
+            // pool layouts: packed pages; a gap after each page that is no multiple of a row (the
+            // kernel's general address path); a page-sized gap (K and V of a page interleaved)
+            c.block_gap = variant == 1 ? 8 : (variant == 2 ? -1 : 0);
             run<C>(c);
         }
     }

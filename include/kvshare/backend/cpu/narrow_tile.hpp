@@ -4,17 +4,19 @@
 // A GEMM with 1..8 rows would waste most of a vector whose lanes are query rows, so here the lanes
 // run along the head dimension instead:
 //
-//   per K/V tile of tokens, per K/V head of the block:
-//     acc[r][k] = q_r * k_j elementwise over d for r < R rows and KK keys at once (R x KK independent
-//                 FMA chains; each K row is read once for all rows of its group)
-//     reduce 16 keys' acc_r at a time by a transposing tree -> s_r[j .. j+15] in the lanes
-//     online softmax along the key lanes, then O = alpha O + P V (pv micro-kernel)
+//   per K/V tile of tokens (all K/V heads of the item):
+//     logits: per block of KK keys, per head: acc[r][k] = q_r * k_j elementwise over d for r < R rows
+//             (R x KK independent FMA chains; each K row is read once for all rows of its group),
+//             then one transposing reduction tree per `width` accumulators -> s[head][r][j]
+//     per head: online softmax along the key lanes
+//     values: per block of value_keys keys, per head: O = alpha O + P V (pv micro-kernel)
 //
 // Tiles walk the tokens and cover every head of the item (all K/V heads of a sequence when they fit),
-// so a [tokens, H_kv, d] cache is consumed one contiguous tile (<= tile_budget bytes) after the
-// other rather than one head's strided rows at a time; the next tile's rows are prefetched in
-// software while this one is consumed. bf16 K/V are widened to fp32 on load. (docs/cpu_backend.md
-// has what was measured: decode reaches ~60-70% of the read bandwidth, not the 90% target.)
+// and inside a tile the heads are the inner loop, so a [tokens, H_kv, d] cache is read a few
+// consecutive tokens at a time, each token's rows front to back: the access pattern the hardware
+// prefetcher follows (the head-by-head order before it read one strided row per key). bf16 K/V are
+// widened to fp32 on load; for them the next tile is also prefetched in software. docs/cpu_backend.md
+// has what was measured.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -42,7 +44,7 @@ public:
     static int padded_rows(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8; }
 
     // K/V heads one item handles: its per-head state fits state_budget, and a tile of the shortest
-    // length still fits tile_budget (this tile and the prefetched next one stay in L2).
+    // length still fits tile_budget (this tile and the next one stay in L2).
     static int heads_per_item(int rows, int d, int dv, int kv_heads) {
         const std::size_t per_head =
             sizeof(float) * padded_rows(rows) * (round_up(d, width) + round_up(dv, width) + 3);
@@ -141,13 +143,16 @@ private:
         float* qs;             // [state_rows, dp] queries (head-major), zero padded
         float* o;              // [state_rows, dvp]
         float *m, *l;          // [state_rows]
-        float* alpha;          // [max_rows] of the head being processed
-        float* tmp;            // [max_rows, width, width] per-key partial dot vectors
-        float* s;              // [max_rows, tile_keys] logits, then P
+        float* alpha;          // [state_rows] O rescale factors of this tile
+        float* ones;           // [max_rows] 1.0f: the alpha of a tile's later value blocks
+        float* s;              // [state_rows, tile_keys] logits, then P
         index_t *kb, *ke;      // [max_rows] visible keys per row (the same for every head)
-        const TKV** kp[2];     // [tile_keys] key rows of the first head (this tile, next tile)
-        const TKV** vp[2];
-        const TKV** vrows;     // [tile_keys] value rows of the head being processed
+        const TKV** kp;        // [tile_keys] key rows of the first head
+        const TKV** vp;
+        const TKV** kps[2];
+        const TKV** vps[2];
+        const TKV** nkp;
+        const TKV** nvp;
         TKV* zero_row;         // [dp] zeros: the key row of the lanes beyond the tile
     };
 
@@ -158,16 +163,16 @@ private:
         b.o = layout.take<float>(sr * dvp);
         b.m = layout.take<float>(sr);
         b.l = layout.take<float>(sr);
-        b.alpha = layout.take<float>(max_rows);
-        b.tmp = layout.take<float>(static_cast<std::size_t>(max_rows) * width * width);
-        b.s = layout.take<float>(static_cast<std::size_t>(max_rows) * tile_keys);
+        b.alpha = layout.take<float>(sr);
+        b.ones = layout.take<float>(max_rows);
+        if (b.ones) std::fill(b.ones, b.ones + max_rows, 1.0f);
+        b.s = layout.take<float>(sr * tile_keys);
         b.kb = layout.take<index_t>(max_rows);
         b.ke = layout.take<index_t>(max_rows);
         for (int i = 0; i < 2; ++i) {
-            b.kp[i] = layout.take<const TKV*>(tile_keys);
-            b.vp[i] = layout.take<const TKV*>(tile_keys);
+            b.kps[i] = layout.take<const TKV*>(tile_keys);
+            b.vps[i] = layout.take<const TKV*>(tile_keys);
         }
-        b.vrows = layout.take<const TKV*>(tile_keys);
         b.zero_row = layout.take<TKV>(dp);
         if (b.zero_row) std::fill(b.zero_row, b.zero_row + dp, TKV(0.0f));
         return b;
@@ -177,76 +182,78 @@ private:
     void run_rows(const kv_rows<TKV>& kv, index_t k0, index_t k1) {
         k0 = std::max(k0, any_begin_);
         k1 = std::min(k1, any_end_);
-        if (k0 >= k1) return;
         int cur = 0;
         int n = static_cast<int>(std::min<index_t>(tile_, k1 - k0));
-        kv.fill(k0, n, b_.kp[0], b_.vp[0]);
+        if (k0 < k1) kv.fill(k0, n, b_.kps[0], b_.vps[0]);
         for (index_t t0 = k0; t0 < k1; cur ^= 1) {
+            b_.kp = b_.kps[cur];
+            b_.vp = b_.vps[cur];
             const index_t next = t0 + n;
-            int n_next = 0;
+            next_n_ = 0;
             if (next < k1) {
-                n_next = static_cast<int>(std::min<index_t>(tile_, k1 - next));
-                kv.fill(next, n_next, b_.kp[cur ^ 1], b_.vp[cur ^ 1]);
+                next_n_ = static_cast<int>(std::min<index_t>(tile_, k1 - next));
+                kv.fill(next, next_n_, b_.kps[cur ^ 1], b_.vps[cur ^ 1]);
             }
+            b_.nkp = b_.kps[cur ^ 1];
+            b_.nvp = b_.vps[cur ^ 1];
+            logits<R>(n, kv.k_head, kv.v_head);
             for (int i = 0; i < heads_; ++i) {
                 const index_t state = static_cast<index_t>(i) * rt_;
-                const prefetch_plan ahead{b_.kp[cur ^ 1], b_.vp[cur ^ 1], n_next, i * kv.k_head, i * kv.v_head};
-                logits<R>(n, b_.kp[cur], i * kv.k_head, b_.qs + state * dp_, ahead);
-                softmax<R>(t0, n, b_.m + state, b_.l + state);
-                values<R>(n, b_.vp[cur], i * kv.v_head, b_.o + state * dvp_);
+                softmax<R>(t0, n, b_.s + state * tile_keys, b_.m + state, b_.l + state, b_.alpha + state);
             }
+            values<R>(n, kv.v_head);
             t0 = next;
-            n = n_next;
+            n = next_n_;
         }
     }
 
-    struct prefetch_plan {
-        const TKV* const* kp;
-        const TKV* const* vp;
-        int n;
-        index_t k_offset, v_offset;
-    };
+    // Software prefetch of the next tile's rows (into L2), issued along the logits loop. Measured on
+    // the Xeon (docs/cpu_backend.md): it helps bf16 caches, whose 256-byte rows of two tokens share a
+    // 4 KiB page and are read out of order within it, and costs fp32 caches ~10%, whose rows the
+    // hardware prefetcher follows page by page (a prefetch holds a fill buffer the demand loads need).
+    static constexpr bool prefetch_next_tile = sizeof(TKV) < sizeof(float);
 
-    // Accumulator vectors the logits loop keeps in registers (rows x keys).
-#if defined(KVSHARE_CPU_AVX512)
-    static constexpr int logit_accumulators = 16;
-#else
-    static constexpr int logit_accumulators = 16;
-#endif
-
-    // s[r][j] = q_r . k_j for j < n (lanes beyond n: 0); prefetches the next tile's rows on the way.
-    // KK keys at a time, so that R x KK independent FMA chains hide the FMA latency.
+    // Keys per block of the logits loop: R x KK accumulator vectors, max(width, R) of them, which
+    // one reduce_transpose per `width` of them turns into R x KK logits.
     template <int R>
-    void logits(int n, const TKV* const* kp, index_t k_offset, const float* qs, const prefetch_plan& ahead) {
+    static constexpr int logit_keys = R >= width ? 1 : width / R;
+
+    // s[head][r][j] = q_r . k_j for every head of the item, j < n rounded up to width (keys past n
+    // read zero_row). Keys in blocks of KK, heads inner: the item's K rows of KK consecutive tokens
+    // are read front to back (R x KK independent FMA chains hide the FMA latency), so the hardware
+    // prefetcher sees KK sequential streams rather than one strided row per key.
+    template <int R>
+    void logits(int n, index_t k_head, index_t v_head) {
         using namespace simd;
-        constexpr int KK = std::clamp(logit_accumulators / R, 1, std::min(8, width));
+        constexpr int KK = logit_keys<R>;
+        constexpr int A = R * KK;   // accumulators: a multiple of width
         const int full = d_ / width * width;
         const vmask tail = tail_mask(d_ - full);
-        for (int j0 = 0; j0 < n; j0 += width) {
-            for (int jk = 0; jk < width; jk += KK) {
+        const int padded = round_up(n, width);
+        for (int j0 = 0; j0 < padded; j0 += KK) {
+            for (int i = 0; i < heads_; ++i) {
+                const float* qs = b_.qs + static_cast<index_t>(i) * rt_ * dp_;
                 const TKV* kr[KK];
                 KVSHARE_UNROLL for (int k = 0; k < KK; ++k) {
-                    const int j = j0 + jk + k;
-                    kr[k] = j < n ? kp[j] + k_offset : b_.zero_row;
-                    if (j < ahead.n) {
-                        prefetch_bytes(ahead.kp[j] + ahead.k_offset, sizeof(TKV) * d_);
-                        prefetch_bytes(ahead.vp[j] + ahead.v_offset, sizeof(TKV) * dv_);
+                    const int j = j0 + k;
+                    kr[k] = j < n ? b_.kp[j] + i * k_head : b_.zero_row;
+                    if (prefetch_next_tile && j < next_n_) {
+                        prefetch_bytes(b_.nkp[j] + i * k_head, sizeof(TKV) * d_);
+                        prefetch_bytes(b_.nvp[j] + i * v_head, sizeof(TKV) * dv_);
                     }
                 }
-                vf acc[R][KK];
-                KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
-                    KVSHARE_UNROLL for (int k = 0; k < KK; ++k) acc[r][k] = zero();
-                }
+                vf acc[A];
+                KVSHARE_UNROLL for (int a = 0; a < A; ++a) acc[a] = zero();
                 for (int x = 0; x < full; x += width) {
                     vf kk[KK];
                     KVSHARE_UNROLL for (int k = 0; k < KK; ++k) {
                         kk[k] = load(kr[k] + x);
-                        KVSHARE_IN_REGISTER(kk[k]);   // one load per key and row, not one per FMA
+                        if constexpr (R > 1) KVSHARE_IN_REGISTER(kk[k]);   // one load per key, not per row
                     }
                     KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
                         vf qq = load(qs + r * dp_ + x);
-                        KVSHARE_IN_REGISTER(qq);
-                        KVSHARE_UNROLL for (int k = 0; k < KK; ++k) acc[r][k] = fmadd(qq, kk[k], acc[r][k]);
+                        if constexpr (KK > 1) KVSHARE_IN_REGISTER(qq);
+                        KVSHARE_UNROLL for (int k = 0; k < KK; ++k) acc[r * KK + k] = fmadd(qq, kk[k], acc[r * KK + k]);
                     }
                 }
                 if (full < d_) {
@@ -254,30 +261,29 @@ private:
                     KVSHARE_UNROLL for (int k = 0; k < KK; ++k) kk[k] = load_masked(kr[k] + full, tail);
                     KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
                         const vf qq = load(qs + r * dp_ + full);
-                        KVSHARE_UNROLL for (int k = 0; k < KK; ++k) acc[r][k] = fmadd(qq, kk[k], acc[r][k]);
+                        KVSHARE_UNROLL for (int k = 0; k < KK; ++k) acc[r * KK + k] = fmadd(qq, kk[k], acc[r * KK + k]);
                     }
                 }
-                KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
-                    KVSHARE_UNROLL for (int k = 0; k < KK; ++k)
-                        store(b_.tmp + (r * width + jk + k) * width, acc[r][k]);
+                // acc[r * KK + k] -> s[i][r][j0 + k], width accumulators per reduction
+                float* s = b_.s + static_cast<index_t>(i) * rt_ * tile_keys + j0;
+                KVSHARE_UNROLL for (int g = 0; g < A; g += width) {
+                    alignas(64) float sums[width];
+                    store(sums, reduce_transpose(acc + g));
+                    KVSHARE_UNROLL for (int l = 0; l < width; ++l) s[(g + l) / KK * tile_keys + (g + l) % KK] = sums[l];
                 }
-            }
-            KVSHARE_UNROLL for (int r = 0; r < R; ++r) {
-                vf lanes[width];
-                for (int jj = 0; jj < width; ++jj) lanes[jj] = load(b_.tmp + (r * width + jj) * width);
-                store(b_.s + r * tile_keys + j0, reduce_transpose(lanes));
             }
         }
     }
 
-    // Online softmax along the key lanes of each row; m, l: this head's running max and sum.
+    // Online softmax along the key lanes of each row of one head. s: [R, tile_keys] logits -> P;
+    // m, l: the head's running max and sum; alpha: the head's rescale factors of O.
     template <int R>
-    void softmax(index_t t0, int n, float* m, float* l) {
+    void softmax(index_t t0, int n, float* s_head, float* m, float* l, float* alpha_out) {
         using namespace simd;
         const int vecs = (n + width - 1) / width;
         const float factor = rule_.factor();
         for (int r = 0; r < R; ++r) {
-            float* s = b_.s + r * tile_keys;
+            float* s = s_head + r * tile_keys;
             const index_t end = std::min<index_t>(b_.ke[r], t0 + n);
             const bool masked = b_.kb[r] > t0 || end < t0 + static_cast<index_t>(vecs) * width;
             // visible lanes: [kb, ke) relative to t0, clamped to the tile
@@ -302,32 +308,45 @@ private:
                 store(s + v * width, p);
             }
             m[r] = m_new;
-            b_.alpha[r] = alpha;
+            alpha_out[r] = alpha;
             l[r] = l[r] * alpha + reduce_add(sum);
         }
     }
 
     template <int R, int C>
-    void values_block(int n, const TKV* const* vp, int dv0, float* o) {
+    void values_block(const float* p, int n, const TKV* const* vp, int dv0, float* o, const float* alpha) {
         const int last_start = dv0 + (C - 1) * width;
         const simd::vmask last = simd::tail_mask(std::min(width, dv_ - last_start));
-        pv_f32<R, C, TKV>(b_.s, tile_keys, 1, n, vp, dv0, last, o + dv0, dvp_, b_.alpha);
+        pv_f32<R, C, TKV>(p, tile_keys, 1, n, vp, dv0, last, o + dv0, dvp_, alpha);
     }
 
-    // o = alpha o + P V for this head (vp: first head's rows, v_offset: this head's offset).
+    // Keys per block of the values loop (heads inner, as in logits).
+    static constexpr int value_keys = 8;
+
+    // o[head] = alpha[head] o[head] + P[head] V[head] for every head of the item: blocks of
+    // value_keys keys, heads inner; alpha applies with the first block only.
     template <int R>
-    void values(int n, const TKV* const* vp, index_t v_offset, float* o) {
-        const TKV** rows = b_.vrows;
-        for (int j = 0; j < n; ++j) rows[j] = vp[j] + v_offset;
+    void values(int n, index_t v_head) {
         const int vecs = dvp_ / width;
-        int c = 0;
-        for (; c + pv_c <= vecs; c += pv_c) values_block<R, pv_c>(n, rows, c * width, o);
-        const int rest = vecs - c;
-        if constexpr (pv_c > 1) {
-            if (rest == 1) values_block<R, 1>(n, rows, c * width, o);
-        }
-        if constexpr (pv_c > 2) {
-            if (rest == 2) values_block<R, (pv_c > 2 ? 2 : 1)>(n, rows, c * width, o);
+        for (int j0 = 0; j0 < n; j0 += value_keys) {
+            const int nb = std::min(value_keys, n - j0);
+            for (int i = 0; i < heads_; ++i) {
+                const index_t state = static_cast<index_t>(i) * rt_;
+                const TKV* rows[value_keys];
+                for (int j = 0; j < nb; ++j) rows[j] = b_.vp[j0 + j] + i * v_head;
+                const float* p = b_.s + state * tile_keys + j0;
+                const float* alpha = j0 == 0 ? b_.alpha + state : b_.ones;
+                float* o = b_.o + state * dvp_;
+                int c = 0;
+                for (; c + pv_c <= vecs; c += pv_c) values_block<R, pv_c>(p, nb, rows, c * width, o, alpha);
+                const int rest = vecs - c;
+                if constexpr (pv_c > 1) {
+                    if (rest == 1) values_block<R, 1>(p, nb, rows, c * width, o, alpha);
+                }
+                if constexpr (pv_c > 2) {
+                    if (rest == 2) values_block<R, (pv_c > 2 ? 2 : 1)>(p, nb, rows, c * width, o, alpha);
+                }
+            }
         }
     }
 
@@ -335,6 +354,7 @@ private:
     attention_options options_;
     logit_rule rule_;
     buffers b_{};
+    int next_n_ = 0;
     int rows_ = 0, rt_ = 1, heads_ = 1, tile_ = tile_keys;
     index_t any_begin_ = 0, any_end_ = 0;
 };

@@ -191,6 +191,14 @@ void decode_launch(const tensor_view<const T, 3, device_memory>& q, const ragged
     p.page_shift = -1;
     if (kv.page_size > 0 && (kv.page_size & (kv.page_size - 1)) == 0)
         for (p.page_shift = 0; (1 << p.page_shift) < kv.page_size;) ++p.page_shift;
+    p.page_rows = 0;
+    if (kv.paged() && kv.k.stride(1) > 0 && kv.v.stride(1) > 0 && kv.k.stride(0) % kv.k.stride(1) == 0 &&
+        kv.v.stride(0) % kv.v.stride(1) == 0 && kv.k.stride(0) / kv.k.stride(1) == kv.v.stride(0) / kv.v.stride(1)) {
+        // pool rows (page · page_rows + row) must fit an int
+        const long long page_rows = kv.k.stride(0) / kv.k.stride(1);
+        if (page_rows >= kv.page_size && page_rows * std::max(kv.k.extent(0), kv.v.extent(0)) < (1ll << 31))
+            p.page_rows = static_cast<int>(page_rows);
+    }
     p.page_table = kv.paged() ? kv.page_table.data() : nullptr;
     p.page_table_stride = kv.paged() ? kv.page_table.stride(0) : 0;
     p.lengths = kv.lengths_in_space.data();

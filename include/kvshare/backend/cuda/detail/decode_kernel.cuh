@@ -74,6 +74,7 @@ struct decode_params {
     long long page_table_stride;
     int page_size;                     // 0: contiguous
     int page_shift;                    // log2(page_size) when a power of two, else -1
+    int page_rows;                     // > 0: block stride = page_rows · row stride for K and V (see the kernel)
     const std::int32_t* lengths;       // [batch], device
     void* out;                         // [total_q, H_q, D]
     long long out_stride_t, out_stride_h;
@@ -187,8 +188,14 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 2 : 1) decode_kernel(cons
     const bool paged = p.page_size > 0;
     const T* k_thread = k_base + kvh * p.k_stride_h + c0 * 8 + (paged ? 0 : b * p.k_stride_block);
     const T* v_thread = v_base + kvh * p.v_stride_h + c0 * 8 + (paged ? 0 : b * p.v_stride_block);
-    // Paged: page ids of the next tile to load (tokens lane and lane + 32 of it), fetched one tile
-    // ahead so that issuing a tile's copies never waits on the page table.
+    // Paged: page ids of tokens lane and lane + 32 of the next tile to load, fetched one tile ahead
+    // (right after this tile's copies are issued) and not touched until that tile's copies, so that
+    // no instruction waits on the page table in between. There each lane turns its two ids into
+    // pool rows
+    //   page · page_rows + token % page_size   (page_rows = block stride / row stride, the same for K and V)
+    // so that a copy's address is one multiply-add; where the pool's strides do not allow that
+    // (page_rows == 0) every copy computes page · block stride + row · row stride. Measured on an
+    // H200: docs/cuda_notes.md v8.
     int page_lo = 0, page_hi = 0;
     auto fetch_pages = [&](int tile) {
         const int t0 = tile_start(tile);
@@ -197,6 +204,8 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 2 : 1) decode_kernel(cons
         page_lo = ta < hi ? table[p.page_shift >= 0 ? ta >> p.page_shift : ta / p.page_size] : 0;
         page_hi = tb < hi ? table[p.page_shift >= 0 ? tb >> p.page_shift : tb / p.page_size] : 0;
     };
+    auto row_in_page = [&](int t) { return p.page_shift >= 0 ? (t & (p.page_size - 1)) : t % p.page_size; };
+    static_assert(32 % RPP == 0, "decode kernel: a copy pass's rows are all below or all above row 32");
     // Shared-memory destination of pass it: rows r0 + it · RPP keep (row % 8) when RPP % 8 == 0, so
     // the swizzle is the same for every pass (D <= 128); D = 256 alternates two patterns.
     const int dst_even = swizzle<D>(r0, c0);
@@ -204,6 +213,12 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 2 : 1) decode_kernel(cons
     const long long k_pass = static_cast<long long>(RPP) * p.k_stride_row;
     const long long v_pass = static_cast<long long>(RPP) * p.v_stride_row;
     auto load_tile = [&](int tile) {
+        int entry_lo = page_lo, entry_hi = page_hi;   // page ids, or pool rows where page_rows > 0
+        if (paged && p.page_rows > 0) {
+            const int ta = tile_start(tile) + lane;
+            entry_lo = page_lo * p.page_rows + row_in_page(ta);
+            entry_hi = page_hi * p.page_rows + row_in_page(ta + 32);
+        }
         T* ks = kv_smem + (tile % cfg::stages) * 2 * cfg::tile_elements;
         T* vs = ks + cfg::tile_elements;
         const int t0 = tile_start(tile) + r0;   // this thread's first token of the tile
@@ -217,12 +232,16 @@ __global__ void __launch_bounds__(kThreads, D <= 128 ? 2 : 1) decode_kernel(cons
             const T* ksrc = kp;
             const T* vsrc = vp;
             if (paged) {
-                const int from_lo = __shfl_sync(0xffffffffu, page_lo, r & 31);
-                const int from_hi = __shfl_sync(0xffffffffu, page_hi, r & 31);
-                const long long block = r < 32 ? from_lo : from_hi;
-                const long long row = p.page_shift >= 0 ? (t & (p.page_size - 1)) : t % p.page_size;
-                ksrc = k_thread + block * p.k_stride_block + row * p.k_stride_row;
-                vsrc = v_thread + block * p.v_stride_block + row * p.v_stride_row;
+                // row r's entry sits in lane r % 32 of entry_lo (r < 32) or entry_hi
+                const long long entry = __shfl_sync(0xffffffffu, it * RPP < 32 ? entry_lo : entry_hi, r & 31);
+                if (p.page_rows > 0) {
+                    ksrc = k_thread + entry * p.k_stride_row;
+                    vsrc = v_thread + entry * p.v_stride_row;
+                } else {
+                    const long long row = row_in_page(t);
+                    ksrc = k_thread + entry * p.k_stride_block + row * p.k_stride_row;
+                    vsrc = v_thread + entry * p.v_stride_block + row * p.v_stride_row;
+                }
             }
             const int dst = it * RPP * D + ((RPP % 8 == 0 || it % 2 == 0) ? dst_even : dst_odd);
             ptx::cp_async_16(ptx::smem_address(ks + dst), valid ? ksrc : k_base, valid ? 16 : 0);
