@@ -147,11 +147,11 @@ private:
         float* ones;           // [max_rows] 1.0f: the alpha of a tile's later value blocks
         float* s;              // [state_rows, tile_keys] logits, then P
         index_t *kb, *ke;      // [max_rows] visible keys per row (the same for every head)
-        const TKV** kp;        // [tile_keys] key rows of the first head
-        const TKV** vp;
-        const TKV** kps[2];
+        const TKV** kps[2];    // [tile_keys] key / value rows of the first head, two tiles in turn
         const TKV** vps[2];
-        const TKV** nkp;
+        const TKV** kp;        // this tile's rows (one of kps / vps)
+        const TKV** vp;
+        const TKV** nkp;       // the next tile's rows (the software prefetch reads them)
         const TKV** nvp;
         TKV* zero_row;         // [dp] zeros: the key row of the lanes beyond the tile
     };
@@ -209,7 +209,7 @@ private:
 
     // Software prefetch of the next tile's rows (into L2), issued along the logits loop. Measured on
     // the Xeon (docs/cpu_backend.md): it helps bf16 caches, whose 256-byte rows of two tokens share a
-    // 4 KiB page and are read out of order within it, and costs fp32 caches ~10%, whose rows the
+    // 4 KiB page and are read out of order within it, and costs fp32 caches 5-10%, whose rows the
     // hardware prefetcher follows page by page (a prefetch holds a fill buffer the demand loads need).
     static constexpr bool prefetch_next_tile = sizeof(TKV) < sizeof(float);
 
