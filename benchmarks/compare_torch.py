@@ -25,6 +25,9 @@ def run_ours(binary, extra_filter):
     cmd = [binary, f"--benchmark_filter={filt}", "--benchmark_format=json"]
     print("running:", " ".join(cmd), file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    if not proc.stdout.strip():   # Google Benchmark prints nothing when the filter matches nothing
+        sys.exit(f"compare_torch: no benchmark of {binary} matches the filter {filt!r} "
+                 "(names end in /min_time:..., so a trailing $ never matches)")
     data = json.loads(proc.stdout)
     results = {}
     for b in data["benchmarks"]:
