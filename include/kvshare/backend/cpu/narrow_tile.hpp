@@ -149,10 +149,6 @@ private:
         index_t *kb, *ke;      // [max_rows] visible keys per row (the same for every head)
         const TKV** kps[2];    // [tile_keys] key / value rows of the first head, two tiles in turn
         const TKV** vps[2];
-        const TKV** kp;        // this tile's rows (one of kps / vps)
-        const TKV** vp;
-        const TKV** nkp;       // the next tile's rows (the software prefetch reads them)
-        const TKV** nvp;
         TKV* zero_row;         // [dp] zeros: the key row of the lanes beyond the tile
     };
 
@@ -178,6 +174,16 @@ private:
         return b;
     }
 
+    // Row pointers of the first head: this tile's, and the next tile's (the software prefetch reads them).
+    struct tile_rows {
+        const TKV* const* k;
+        const TKV* const* v;
+        int n;
+        const TKV* const* next_k;
+        const TKV* const* next_v;
+        int next_n;
+    };
+
     template <int R>
     void run_rows(const kv_rows<TKV>& kv, index_t k0, index_t k1) {
         k0 = std::max(k0, any_begin_);
@@ -186,24 +192,18 @@ private:
         int n = static_cast<int>(std::min<index_t>(tile_, k1 - k0));
         if (k0 < k1) kv.fill(k0, n, b_.kps[0], b_.vps[0]);
         for (index_t t0 = k0; t0 < k1; cur ^= 1) {
-            b_.kp = b_.kps[cur];
-            b_.vp = b_.vps[cur];
             const index_t next = t0 + n;
-            next_n_ = 0;
-            if (next < k1) {
-                next_n_ = static_cast<int>(std::min<index_t>(tile_, k1 - next));
-                kv.fill(next, next_n_, b_.kps[cur ^ 1], b_.vps[cur ^ 1]);
-            }
-            b_.nkp = b_.kps[cur ^ 1];
-            b_.nvp = b_.vps[cur ^ 1];
-            logits<R>(n, kv.k_head, kv.v_head);
+            const int next_n = next < k1 ? static_cast<int>(std::min<index_t>(tile_, k1 - next)) : 0;
+            if (next_n > 0) kv.fill(next, next_n, b_.kps[cur ^ 1], b_.vps[cur ^ 1]);
+            const tile_rows rows{b_.kps[cur], b_.vps[cur], n, b_.kps[cur ^ 1], b_.vps[cur ^ 1], next_n};
+            logits<R>(rows, kv.k_head, kv.v_head);
             for (int i = 0; i < heads_; ++i) {
                 const index_t state = static_cast<index_t>(i) * rt_;
                 softmax<R>(t0, n, b_.s + state * tile_keys, b_.m + state, b_.l + state, b_.alpha + state);
             }
-            values<R>(n, kv.v_head);
+            values<R>(rows, kv.v_head);
             t0 = next;
-            n = next_n_;
+            n = next_n;
         }
     }
 
@@ -223,8 +223,9 @@ private:
     // are read front to back (R x KK independent FMA chains hide the FMA latency), so the hardware
     // prefetcher sees KK sequential streams rather than one strided row per key.
     template <int R>
-    void logits(int n, index_t k_head, index_t v_head) {
+    void logits(const tile_rows& rows, index_t k_head, index_t v_head) {
         using namespace simd;
+        const int n = rows.n;
         constexpr int KK = logit_keys<R>;
         constexpr int A = R * KK;   // accumulators: a multiple of width
         const int full = d_ / width * width;
@@ -236,10 +237,10 @@ private:
                 const TKV* kr[KK];
                 KVSHARE_UNROLL for (int k = 0; k < KK; ++k) {
                     const int j = j0 + k;
-                    kr[k] = j < n ? b_.kp[j] + i * k_head : b_.zero_row;
-                    if (prefetch_next_tile && j < next_n_) {
-                        prefetch_bytes(b_.nkp[j] + i * k_head, sizeof(TKV) * d_);
-                        prefetch_bytes(b_.nvp[j] + i * v_head, sizeof(TKV) * dv_);
+                    kr[k] = j < n ? rows.k[j] + i * k_head : b_.zero_row;
+                    if (prefetch_next_tile && j < rows.next_n) {
+                        prefetch_bytes(rows.next_k[j] + i * k_head, sizeof(TKV) * d_);
+                        prefetch_bytes(rows.next_v[j] + i * v_head, sizeof(TKV) * dv_);
                     }
                 }
                 vf acc[A];
@@ -326,25 +327,26 @@ private:
     // o[head] = alpha[head] o[head] + P[head] V[head] for every head of the item: blocks of
     // value_keys keys, heads inner; alpha applies with the first block only.
     template <int R>
-    void values(int n, index_t v_head) {
+    void values(const tile_rows& rows, index_t v_head) {
+        const int n = rows.n;
         const int vecs = dvp_ / width;
         for (int j0 = 0; j0 < n; j0 += value_keys) {
             const int nb = std::min(value_keys, n - j0);
             for (int i = 0; i < heads_; ++i) {
                 const index_t state = static_cast<index_t>(i) * rt_;
-                const TKV* rows[value_keys];
-                for (int j = 0; j < nb; ++j) rows[j] = b_.vp[j0 + j] + i * v_head;
+                const TKV* vr[value_keys];
+                for (int j = 0; j < nb; ++j) vr[j] = rows.v[j0 + j] + i * v_head;
                 const float* p = b_.s + state * tile_keys + j0;
                 const float* alpha = j0 == 0 ? b_.alpha + state : b_.ones;
                 float* o = b_.o + state * dvp_;
                 int c = 0;
-                for (; c + pv_c <= vecs; c += pv_c) values_block<R, pv_c>(p, nb, rows, c * width, o, alpha);
+                for (; c + pv_c <= vecs; c += pv_c) values_block<R, pv_c>(p, nb, vr, c * width, o, alpha);
                 const int rest = vecs - c;
                 if constexpr (pv_c > 1) {
-                    if (rest == 1) values_block<R, 1>(p, nb, rows, c * width, o, alpha);
+                    if (rest == 1) values_block<R, 1>(p, nb, vr, c * width, o, alpha);
                 }
                 if constexpr (pv_c > 2) {
-                    if (rest == 2) values_block<R, (pv_c > 2 ? 2 : 1)>(p, nb, rows, c * width, o, alpha);
+                    if (rest == 2) values_block<R, (pv_c > 2 ? 2 : 1)>(p, nb, vr, c * width, o, alpha);
                 }
             }
         }
@@ -354,7 +356,6 @@ private:
     attention_options options_;
     logit_rule rule_;
     buffers b_{};
-    int next_n_ = 0;
     int rows_ = 0, rt_ = 1, heads_ = 1, tile_ = tile_keys;
     index_t any_begin_ = 0, any_end_ = 0;
 };
