@@ -36,7 +36,10 @@ template <class Heads>
 void bench_prefill(benchmark::State& state) {
     const int batch = static_cast<int>(state.range(0)), seq = static_cast<int>(state.range(1));
     const bool causal = state.range(2) != 0;
-    const bool portable = state.range(3) != 0;   // 1: the mma.sync kernel even on Hopper
+    // 0: the default kernel with a workspace (Hopper: tiles taken from its counter), 1: the mma.sync
+    // kernel even on Hopper, 2: the default kernel without a workspace (Hopper: static tile stride)
+    const int variant = static_cast<int>(state.range(3));
+    const bool portable = variant == 1;
     constexpr int Hq = Heads::q_heads, Hkv = Heads::kv_heads, D = Heads::head_dim;
     const index_t tokens = static_cast<index_t>(batch) * seq;
     cuda::device_buffer<bf16> q(tokens * Hq * D), k(tokens * Hkv * D), v(tokens * Hkv * D), out(tokens * Hq * D);
@@ -57,6 +60,8 @@ void bench_prefill(benchmark::State& state) {
     cudaStream_t stream;
     KVSHARE_CUDA_CHECK(cudaStreamCreate(&stream));
     exec.stream = stream;
+    cuda::device_buffer<std::byte> workspace(cuda::prefill_workspace_bytes());
+    if (variant == 0) exec.workspace = workspace.byte_view();
     detail::check_prefill<Heads>(vq, vk, vv, vo, ro, ro, options, {});
     backend::cuda_detail::prefill_host::force_portable_path() = portable;
     auto run = [&] { backend::cuda_detail::prefill<Heads>(vq, vk, vv, vo, ro, ro, options, {}, exec); };
@@ -83,12 +88,13 @@ void bench_prefill(benchmark::State& state) {
     cudaStreamDestroy(stream);
 }
 
-// Args: batch, seq, causal, portable (1 = the sm80 mma.sync kernel, for the performance log)
+// Args: batch, seq, causal, variant (see above; 1 and 2 for the performance log)
 BENCHMARK(bench_prefill<gqa<32, 8, 128>>)->Name("prefill_bf16/Hq32_Hkv8_D128")
     ->Args({4, 4096, 1, 0})->Args({4, 4096, 0, 0})->Args({1, 16384, 1, 0})->Args({4, 4096, 1, 1})
+    ->Args({4, 4096, 1, 2})
     ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
 BENCHMARK(bench_prefill<gqa<32, 8, 64>>)->Name("prefill_bf16/Hq32_Hkv8_D64")
-    ->Args({8, 2048, 1, 0})->Args({8, 2048, 1, 1})
+    ->Args({8, 2048, 1, 0})->Args({8, 2048, 1, 1})->Args({8, 2048, 1, 2})
     ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
 
 }  // namespace

@@ -41,9 +41,11 @@ template <class Heads, class T, class TOut>
 void call_prefill(const device_view<const T, 3>& q, const device_view<const T, 3>& k, const device_view<const T, 3>& v,
                   const device_view<TOut, 3>& out, const ragged_offsets<device_memory>& qo,
                   const ragged_offsets<device_memory>& ko, const attention_options& options,
-                  const device_view<float, 2>& lse, cudaStream_t stream) {
+                  const device_view<float, 2>& lse, cudaStream_t stream,
+                  const tensor_view<std::byte, 1, device_memory>& workspace = {}) {
     execution<device_memory> exec{};
     exec.stream = stream;
+    exec.workspace = workspace;
     kvshare::prefill<Heads>(q, k, v, out, qo, ko, options, lse, exec);
 }
 
@@ -63,6 +65,7 @@ struct problem {
     attention_options options;
     bool with_lse = true;
     bool portable = false;   // force the mma.sync kernel (else the Hopper one where it applies)
+    bool workspace = false;  // exec.workspace given: the Hopper kernel takes its tiles from a counter
 };
 
 // Both kernels where the Hopper one applies (d = d_v in {64, 128}), else the portable one only.
@@ -80,7 +83,7 @@ std::string describe(const problem& pr) {
     for (auto x : pr.kv_lens) s += std::to_string(x) + " ";
     s += "} causal " + std::to_string(pr.options.causal) + " window " + std::to_string(pr.options.window_left) +
          " softcap " + std::to_string(pr.options.softcap) + " scale " + std::to_string(pr.options.scale) +
-         (pr.portable ? " [mma.sync kernel]" : " [default kernel]");
+         (pr.portable ? " [mma.sync kernel]" : " [default kernel]") + (pr.workspace ? " [workspace]" : "");
     return s;
 }
 
@@ -174,7 +177,9 @@ std::future<outcome> launch_case(const problem& pr, std::mt19937& rng, cudaStrea
     const ragged_offsets<device_memory> rqo{qo, device_view<const std::int32_t, 1>(dqo.data(), {batch + 1})};
     const ragged_offsets<device_memory> rko{ko, device_view<const std::int32_t, 1>(dko.data(), {batch + 1})};
     backend::cuda_detail::prefill_host::force_portable_path() = pr.portable;
-    call_prefill<Heads>(vq, vk, vv, vout, rqo, rko, pr.options, vlse, stream);
+    device_buffer<std::byte> workspace(kvshare::cuda::prefill_workspace_bytes());
+    call_prefill<Heads>(vq, vk, vv, vout, rqo, rko, pr.options, vlse, stream,
+                        pr.workspace ? workspace.byte_view() : tensor_view<std::byte, 1, device_memory>{});
     backend::cuda_detail::prefill_host::force_portable_path() = false;
     KVSHARE_CUDA_CHECK(cudaStreamSynchronize(stream));
     KVSHARE_CUDA_CHECK(cudaGetLastError());
@@ -261,7 +266,7 @@ void run_lengths(const std::vector<std::pair<int, int>>& lengths, std::mt19937& 
     for (bool portable : kernel_paths<Heads>())
         for (const auto& options : every_mask())
             for (auto [ql, kl] : lengths) {
-                problem pr{{ql}, {kl}, options, (ql + kl) % 2 == 0, portable};
+                problem pr{{ql}, {kl}, options, (ql + kl) % 2 == 0, portable, (ql + kl) % 3 != 0};
                 futures.push_back(launch_case<Heads, T, TOut>(pr, rng, stream.s));
             }
     check(futures);
@@ -274,8 +279,10 @@ void run_ragged(std::mt19937& rng) {
     for (bool portable : kernel_paths<Heads>())
         for (const auto& options : every_mask()) {
             // an empty sequence, a sequence with no keys (all rows masked), q_len < / > kv_len
-            problem pr{{17, 0, 129, 64, 5, 200}, {64, 5, 129, 200, 0, 77}, options, true, portable};
-            futures.push_back(launch_case<Heads, T, TOut>(pr, rng, stream.s));
+            for (bool workspace : {false, true}) {
+                problem pr{{17, 0, 129, 64, 5, 200}, {64, 5, 129, 200, 0, 77}, options, true, portable, workspace};
+                futures.push_back(launch_case<Heads, T, TOut>(pr, rng, stream.s));
+            }
         }
     check(futures);
 }
@@ -321,6 +328,20 @@ TEST_CASE("cuda prefill: medium lengths (129..1000)") {
     run_lengths<heads<4, 1, 128>, fp16>({{129, 1000}}, rng);
 }
 
+TEST_CASE("cuda prefill: more tiles than SMs, static and counter schedules") {
+    if (quick()) return;
+    std::mt19937 rng(std::random_device{}());
+    stream_holder stream;
+    std::vector<std::future<outcome>> futures;
+    const auto masks = every_mask();
+    // 3 sequences x 4 K/V heads x up to 21 query blocks: tiles past the short sequences have no rows.
+    for (bool workspace : {false, true})
+        for (int m : {0, 1})
+            futures.push_back(launch_case<heads<16, 4, 64>, bf16>(
+                {{300, 700, 1000}, {300, 900, 1000}, masks[m], true, false, workspace}, rng, stream.s));
+    check(futures);
+}
+
 TEST_CASE("cuda prefill: long sequences (4096)") {
     if (quick()) return;
     std::mt19937 rng(std::random_device{}());
@@ -330,7 +351,7 @@ TEST_CASE("cuda prefill: long sequences (4096)") {
     for (bool portable : {true, false}) {
         for (int m : {1, 3, 4})   // causal, causal + window, causal + softcap: q_len 4000 < kv_len 4096
             futures.push_back(
-                launch_case<heads<2, 1, 128>, bf16>({{4000}, {4096}, masks[m], true, portable}, rng, stream.s));
+                launch_case<heads<2, 1, 128>, bf16>({{4000}, {4096}, masks[m], true, portable, m != 3}, rng, stream.s));
         futures.push_back(
             launch_case<heads<1, 1, 64>, bf16>({{4096}, {4000}, masks[1], true, portable}, rng, stream.s));
     }
@@ -357,6 +378,16 @@ TEST_CASE("cuda prefill small: errors come before any write") {
     std::vector<bf16> host_q(total * 4 * 64);
     const device_view<const bf16, 3> host_as_device(host_q.data(), {total, 4, 64});
     CHECK_THROWS_AS(call_prefill<H>(host_as_device, vk, vv, vout, ro, ro, {}, {}, stream.s), kvshare::error);
+    // a host buffer as the workspace (checked where the Hopper kernel would use it)
+    if (backend::cuda_detail::prefill_host::hopper_kernel_usable(
+            backend::cuda_detail::prefill_kernels::sm90_prefill_kernel<bf16, bf16, 64, 64>)) {
+        const device_buffer<bf16> dq(total * 4 * 64);
+        std::vector<std::byte> host_ws(64);
+        CHECK_THROWS_WITH_AS(call_prefill<H>(device_view<const bf16, 3>(dq.data(), {total, 4, 64}), vk, vv, vout, ro,
+                                             ro, {}, {}, stream.s,
+                                             tensor_view<std::byte, 1, device_memory>(host_ws.data(), {64})),
+                             doctest::Contains("workspace"), kvshare::error);
+    }
     // a head dim the kernel has no tile for
     using H72 = heads<2, 2, 72>;
     device_buffer<bf16> q72(total * 2 * 72), k72(total * 2 * 72), o72(total * 2 * 72);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kvshare/backend/cuda/execution.cuh"
 #include "kvshare/backend/cuda/pointer_checks.cuh"
 #include "kvshare/backend/cuda/prefill/sm80_kernel.cuh"
 #include "kvshare/backend/cuda/prefill/sm90_kernel.cuh"
@@ -65,13 +66,18 @@ bool hopper_kernel_usable(Kernel kernel) {
 
 }  // namespace prefill_host
 
+// Workspace the Hopper prefill uses when exec.workspace holds at least this much: its tile counter.
+inline constexpr std::size_t prefill_workspace_bytes() { return sizeof(int); }
+
 // q: [total_q, H_q, d], k: [total_kv, H_kv, d], v: [total_kv, H_kv, d_v], out: [total_q, H_q, d_v],
 // lse: empty or [total_q, H_q]. Arguments already passed detail::check_prefill.
 template <HeadPolicy Heads, class T, class TOut>
 void launch_prefill(const device_view<const T, 3>& q, const device_view<const T, 3>& k,
                     const device_view<const T, 3>& v, const device_view<TOut, 3>& out,
                     const ragged_offsets<device_memory>& q_offsets, const ragged_offsets<device_memory>& kv_offsets,
-                    const attention_options& options, const device_view<float, 2>& lse, cudaStream_t stream) {
+                    const attention_options& options, const device_view<float, 2>& lse,
+                    const execution<device_memory>& exec) {
+    const cudaStream_t stream = exec.stream;
     using namespace prefill_kernels;
     using tile = sm80_tile<Heads::head_dim, Heads::value_head_dim>;
     if constexpr (!prefill_host::is_tensor_core_type<T>) {
@@ -150,13 +156,30 @@ void launch_prefill(const device_view<const T, 3>& q, const device_view<const T,
                 const CUtensorMap v_map = prefill_host::tiled_map_3d(v.data(), type, kv_rows, Heads::kv_heads,
                                                                      Heads::value_head_dim, v.stride(0), v.stride(1),
                                                                      hopper::block_n);
-                // Persistent: one CTA per SM walks the tiles (ctas of them) with a stride of the grid.
+                // Q by TMA in boxes of [block_m / g tokens, g heads, 64] where g divides block_m, else
+                // gathered by cp.async (the map is then unused; built over K so that it is valid).
+                p.q_gather = hopper::block_m % g != 0;
+                const CUtensorMap q_map =
+                    p.q_gather ? k_map
+                               : prefill_host::tiled_map_3d(q.data(), type,
+                                                            static_cast<std::uint64_t>(std::max(q_offsets.total(), 1)),
+                                                            Heads::q_heads, Heads::head_dim, q.stride(0), q.stride(1),
+                                                            hopper::block_m / g, g);
+                // Persistent: one CTA per SM walks the tiles (ctas of them), taken from a counter in the
+                // workspace when there is one, else with a stride of the grid.
                 int device = 0, sms = 0;
                 KVSHARE_CUDA_CHECK(cudaGetDevice(&device));
                 KVSHARE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
                 const int grid = static_cast<int>(std::min<std::int64_t>(ctas, std::max(sms, 1)));
+                p.tile_counter = nullptr;
+                if (exec.workspace.extent(0) >= static_cast<index_t>(prefill_workspace_bytes()) &&
+                    reinterpret_cast<std::uintptr_t>(exec.workspace.data()) % alignof(int) == 0) {
+                    require_device_view(exec.workspace, "exec.workspace");
+                    p.tile_counter = reinterpret_cast<int*>(exec.workspace.data());
+                    KVSHARE_CUDA_CHECK(cudaMemsetAsync(p.tile_counter, 0, sizeof(int), stream));
+                }
                 prefill_host::launch(sm90_prefill_kernel<T, TOut, Heads::head_dim, Heads::value_head_dim>, grid,
-                                     hopper::threads, hopper::smem_bytes, stream, p, k_map, v_map);
+                                     hopper::threads, hopper::smem_bytes, stream, p, q_map, k_map, v_map);
                 return;
             }
         }

@@ -40,6 +40,9 @@ struct prefill_params {
     bool softcap;
     bool causal;
     int window_left;
+    // sm90 kernel only
+    int* tile_counter;   // zeroed int in device memory: tiles taken dynamically; null: a static stride
+    bool q_gather;       // Q rows gathered by cp.async (the group size does not divide block_m)
 };
 
 __device__ __forceinline__ float fast_exp2(float x) {

@@ -4,24 +4,28 @@
 // products on wgmma and the K/V tiles brought in by TMA.
 //
 // CTA = 1 producer + C consumer warpgroups (C = 2 for d = 128, 3 for d = 64):
-//   warpgroup 0 (producer, 24 / 32 registers): one thread streams K and V tiles [block_n keys, 64 cols]
-//     by TMA into `stages` shared-memory buffers (128-byte swizzle), each completing on its "full"
-//     mbarrier; it reuses a buffer once both consumers arrived on its "empty" mbarrier.
-//   warpgroups 1..C (consumers, 240 / 160 registers): 64 packed query rows each (block_m = 64·C). Q is
-//     loaded once by cp.async into the swizzled layout (rows are (token, head) pairs, which a TMA box
-//     cannot gather for every group size). Per key block:
+//   warpgroup 0 (producer, 32 registers): its first warp schedules the tiles and loads them. For each
+//     tile it publishes the tile's bounds and its Q (TMA when the group size divides block_m, else a
+//     cp.async gather of the (token, head) rows by the warp) into one of two Q buffers, completing on
+//     that buffer's "q_full" mbarrier; one lane streams K and V tiles [block_n keys, 64 cols] by TMA
+//     into rings of shared-memory buffers (128-byte swizzle), each completing on its "full"
+//     mbarrier, and reuses a buffer once every consumer arrived on its "empty" mbarrier.
+//   warpgroups 1..C (consumers, 240 / 160 registers): 64 packed query rows each (block_m = 64·C). Per
+//   key block:
 //       S  = Q·K^T : wgmma m64n128k16, A = Q (smem, K-major), B = K (smem, K-major), fp32
 //       online softmax in registers, P rounded to T
 //       O += P·V   : wgmma m64n{d_v}k16, A = P (registers), B = V (smem, MN-major)
 //     The consumers meet only at the buffers' barriers, so one's softmax overlaps another's matrix
-//     products; inside a consumer, S of block n is issued with P·V of block n+1 and its softmax runs
-//     while P·V is on the tensor cores.
-// Persistent CTAs (one per SM) take tiles t = blockIdx.x, + gridDim.x, ...; the producer runs ahead
-// across tiles (the K/V ring does not drain between tiles) and the next tile's Q loads into a second
-// buffer while this one runs. Tile order: one (sequence, K/V head) after another (its K/V stays in L2
-// while its tiles run), and inside it the heaviest query blocks (the longest causal rows) first.
+//     products; inside a consumer, S of block n is issued with P·V of block n+1.
+// Persistent CTAs (one per SM). Tiles are taken from a global counter when the call has a workspace
+// (exec.workspace: balanced when tile costs differ, as causal ones do), else t = blockIdx.x,
+// + gridDim.x, ... The producer runs ahead across tiles: the K/V rings do not drain between tiles and
+// the next tile's Q loads while this one runs. Tile order: one (sequence, K/V head) after another
+// (its K/V stays in L2 while its tiles run), and inside it the heaviest query blocks (the longest
+// causal rows) first.
 // K/V rows past a sequence's end come from the next sequence (masked, P = 0) or, past the last one,
-// read as zeros; they must be finite, as any input row is.
+// read as zeros; they must be finite, as any input row is. Q rows past a sequence's end are computed
+// and never stored.
 // Head dims: d = d_v in {64, 128} (other shapes take the sm80 kernel).
 #include <cmath>
 #include <cstdint>
@@ -41,7 +45,7 @@ struct sm90_tile {
     // two, despite ~100 bytes of spills at the 160-register budget).
     static constexpr int consumers = D <= 64 ? 3 : 2;
     static constexpr int threads = 128 * (consumers + 1);
-    static constexpr int producer_registers = consumers == 3 ? 32 : 24;
+    static constexpr int producer_registers = consumers == 3 ? 32 : 24;   // what the launch leaves: setmaxnreg.inc waits for it
     static constexpr int consumer_registers = consumers == 3 ? 160 : 240;   // 65536 / 128 in all
     static constexpr int block_m = 64 * consumers;
     static constexpr int block_n = 128;
@@ -49,9 +53,10 @@ struct sm90_tile {
     static constexpr int q_bytes = block_m * D * 2;
     static constexpr int k_bytes = block_n * D * 2;
     static constexpr int v_bytes = block_n * DV * 2;
-    static constexpr int barrier_bytes = 64;
+    static constexpr int barrier_bytes = 128;   // K/V full+empty [stages] each, q_full/q_empty [2] each
+    static constexpr int tile_info_bytes = 128;   // [2] published tiles (tile_work)
     // Q is double-buffered: the next tile's Q loads while this tile runs (persistent CTAs).
-    static constexpr int smem_bytes = 2 * q_bytes + stages * (k_bytes + v_bytes) + barrier_bytes + 1024;
+    static constexpr int smem_bytes = 2 * q_bytes + stages * (k_bytes + v_bytes) + barrier_bytes + tile_info_bytes + 1024;
     static_assert(!supported || smem_bytes <= 227 * 1024, "sm90_tile: the tile does not fit in shared memory");
 };
 
@@ -61,12 +66,19 @@ __device__ __forceinline__ std::uint32_t swizzled_offset(int r, int c8) {
     return static_cast<std::uint32_t>((c8 / 8) * Rows * 128 + r * 128 + (((c8 % 8) ^ (r % 8)) << 4));
 }
 
+// One query block of one (sequence, K/V head), as the producer publishes it to the consumers.
+struct sm90_tile_work {
+    int t;   // tile index; -1: no more tiles
+    int q0, q_len, k0, kv_len, hk, row0, rows, n_first, n_last, min_end, max_begin;
+};
+
 template <class T, class TOut, int D, int DV>
 __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
-    sm90_prefill_kernel(const prefill_params<T, TOut> p, const __grid_constant__ CUtensorMap k_map,
-                        const __grid_constant__ CUtensorMap v_map) {
+    sm90_prefill_kernel(const prefill_params<T, TOut> p, const __grid_constant__ CUtensorMap q_map,
+                        const __grid_constant__ CUtensorMap k_map, const __grid_constant__ CUtensorMap v_map) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     using tile = sm90_tile<D, DV>;
+    using tile_work = sm90_tile_work;
     constexpr int BM = tile::block_m, BN = tile::block_n, STAGES = tile::stages, C = tile::consumers;
     constexpr int NS = BN / 8;   // n8 chunks of S per row
     constexpr int NO = DV / 8;   // n8 chunks of O per row
@@ -77,46 +89,20 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
     const std::uint32_t sq = smem_base;                        // [2] Q tiles [D/64][BM][64]
     const std::uint32_t sk = sq + 2 * tile::q_bytes;           // [STAGES] K tiles [D/64][BN][64]
     const std::uint32_t sv = sk + STAGES * tile::k_bytes;      // [STAGES] V tiles [DV/64][BN][64]
-    const std::uint32_t bars = sv + STAGES * tile::v_bytes;    // k_full, v_full, k_empty, v_empty [STAGES] each
+    const std::uint32_t bars = sv + STAGES * tile::v_bytes;    // k_full, v_full, k_empty, v_empty [STAGES]; q_full, q_empty [2]
     auto k_full = [&](int s) { return bars + 8 * s; };
     auto v_full = [&](int s) { return bars + 8 * (STAGES + s); };
     auto k_empty = [&](int s) { return bars + 8 * (2 * STAGES + s); };
     auto v_empty = [&](int s) { return bars + 8 * (3 * STAGES + s); };
+    auto q_full = [&](int b) { return bars + 8 * (4 * STAGES + b); };
+    auto q_empty = [&](int b) { return bars + 8 * (4 * STAGES + 2 + b); };
+    // [2] published tiles, one per Q buffer
+    tile_work* const published =
+        reinterpret_cast<tile_work*>(smem_raw + (bars + tile::barrier_bytes - smem_address(smem_raw)));
 
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wg = warp / 4;
     const int g = p.group;
     const int total_tiles = p.m_blocks * p.batch * p.kv_heads;
-
-    // Tile t: (b, hk) = t / m_blocks, query block m_blocks - 1 - t % m_blocks (heaviest first).
-    struct tile_work {
-        int q0, q_len, k0, kv_len, hk, row0, rows, n_first, n_last, min_end, max_begin;
-    };
-    auto tile_at = [&](int t, tile_work& w) -> bool {
-        const int mb = p.m_blocks - 1 - t % p.m_blocks;
-        const int bh = t / p.m_blocks;
-        const int b = bh / p.kv_heads;
-        w.hk = bh % p.kv_heads;
-        w.q0 = p.q_offsets[b];
-        w.q_len = p.q_offsets[b + 1] - w.q0;
-        w.k0 = p.kv_offsets[b];
-        w.kv_len = p.kv_offsets[b + 1] - w.k0;
-        w.rows = w.q_len * g;
-        w.row0 = mb * BM;
-        if (w.row0 >= w.rows) return false;   // past this sequence's queries: no tile
-        const int t_first = w.row0 / g, t_last = (min(w.row0 + BM, w.rows) - 1) / g;
-        const key_range first = visible_keys(t_first, w.q_len, w.kv_len, p.causal, p.window_left);
-        const key_range last = visible_keys(t_last, w.q_len, w.kv_len, p.causal, p.window_left);
-        const int kv_begin = static_cast<int>(first.begin), kv_end = static_cast<int>(last.end);
-        w.min_end = static_cast<int>(first.end);
-        w.max_begin = static_cast<int>(last.begin);
-        w.n_first = kv_begin / BN;
-        w.n_last = kv_end > kv_begin ? (kv_end - 1) / BN : w.n_first - 1;
-        return true;
-    };
-    auto next_tile = [&](int t, tile_work& w) {   // the first tile >= t of this CTA's stride that has rows
-        while (t < total_tiles && !tile_at(t, w)) t += gridDim.x;
-        return t;
-    };
 
     if (tid == 0) {
         for (int s = 0; s < STAGES; ++s) {
@@ -125,66 +111,144 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
             mbarrier_init(k_empty(s), C * 128);
             mbarrier_init(v_empty(s), C * 128);
         }
+        for (int b = 0; b < 2; ++b) {
+            mbarrier_init(q_full(b), 1);
+            mbarrier_init(q_empty(b), C * 128);
+        }
         mbarrier_init_fence();
     }
     __syncthreads();   // the last CTA-wide barrier: from here on the roles run apart
 
     if (wg == 0) {
-        // ---------------------------------------------------------------- producer
+        // ---------------------------------------------------------------- producer (its first warp)
         set_max_registers_decrease<tile::producer_registers>();
-        if (tid == 0) {
-            int it = 0;   // K/V blocks streamed so far (stage it % STAGES), continuous across tiles
-            tile_work w;
-            for (int t = next_tile(blockIdx.x, w); t < total_tiles; t = next_tile(t + gridDim.x, w)) {
-                for (int n = w.n_last; n >= w.n_first; --n, ++it) {
-                    const int s = it % STAGES;
-                    const std::uint32_t empty_parity = ((it / STAGES) & 1) ^ 1;   // first round passes at once
-                    mbarrier_wait(k_empty(s), empty_parity);
+        if (warp != 0) return;
+        // Tile t: (b, hk) = t / m_blocks, query block m_blocks - 1 - t % m_blocks (heaviest first).
+        auto tile_at = [&](int t, tile_work& w) -> bool {
+            const int mb = p.m_blocks - 1 - t % p.m_blocks;
+            const int bh = t / p.m_blocks;
+            const int b = bh / p.kv_heads;
+            w.t = t;
+            w.hk = bh % p.kv_heads;
+            w.q0 = p.q_offsets[b];
+            w.q_len = p.q_offsets[b + 1] - w.q0;
+            w.k0 = p.kv_offsets[b];
+            w.kv_len = p.kv_offsets[b + 1] - w.k0;
+            w.rows = w.q_len * g;
+            w.row0 = mb * BM;
+            if (w.row0 >= w.rows) return false;   // past this sequence's queries: no tile
+            const int t_first = w.row0 / g, t_last = (min(w.row0 + BM, w.rows) - 1) / g;
+            const key_range first = visible_keys(t_first, w.q_len, w.kv_len, p.causal, p.window_left);
+            const key_range last = visible_keys(t_last, w.q_len, w.kv_len, p.causal, p.window_left);
+            const int kv_begin = static_cast<int>(first.begin), kv_end = static_cast<int>(last.end);
+            w.min_end = static_cast<int>(first.end);
+            w.max_begin = static_cast<int>(last.begin);
+            w.n_first = kv_begin / BN;
+            w.n_last = kv_end > kv_begin ? (kv_end - 1) / BN : w.n_first - 1;
+            return true;
+        };
+        int taken = 0;   // tiles this CTA has taken
+        auto next_work = [&](tile_work& w) {   // the next tile of this CTA that has rows, or w.t = -1
+            for (;;) {
+                int t = blockIdx.x + taken * gridDim.x;   // static schedule: a stride of the grid
+                if (p.tile_counter != nullptr && taken > 0) {
+                    int got = 0;
+                    if (lane == 0) got = atomicAdd(p.tile_counter, 1);
+                    t = gridDim.x + __shfl_sync(0xffffffffu, got, 0);
+                }
+                ++taken;
+                if (t >= total_tiles) {
+                    w.t = -1;
+                    return;
+                }
+                if (tile_at(t, w)) return;
+            }
+        };
+        int published_count = 0;   // tile k goes to Q buffer k % 2
+        auto publish = [&](const tile_work& w) {
+            const int b = published_count % 2;
+            mbarrier_wait(q_empty(b), ((published_count / 2) & 1) ^ 1);   // the first use passes at once
+            ++published_count;
+            if (lane == 0) published[b] = w;
+            const std::uint32_t dst = sq + b * tile::q_bytes;
+            if (w.t < 0) {
+                if (lane == 0) mbarrier_arrive(q_full(b));
+            } else if (!p.q_gather) {
+                // Box [BM/g tokens, g heads, 64 cols]: its rows land in packed order token·g + head.
+                if (lane == 0) {
+                    mbarrier_arrive_expect_tx(q_full(b), tile::q_bytes);
+#pragma unroll
+                    for (int h = 0; h < D / 64; ++h)
+                        tma_load_3d(dst + h * BM * 128, &q_map, h * 64, w.hk * g, w.q0 + w.row0 / g, q_full(b));
+                }
+            } else {
+                // Group sizes that do not divide BM: the warp gathers the rows by cp.async, then makes
+                // them visible to the consumers' wgmma (async proxy) before it arrives.
+                constexpr int CH = D / 8;
+                for (int c = lane; c < BM * CH; c += 32) {
+                    const int r = c / CH, ch = c % CH, row = w.row0 + r;
+                    const bool ok = row < w.rows;
+                    const int token = row / g, h = w.hk * g + row % g;
+                    const T* src =
+                        ok ? p.q + static_cast<std::int64_t>(w.q0 + token) * p.q_s0 + h * p.q_s1 + ch * 8 : p.q;
+                    cp_async_16(dst + swizzled_offset<BM>(r, ch), src, ok ? 16 : 0);
+                }
+                cp_async_commit();
+                cp_async_wait<0>();
+                fence_proxy_async();
+                __syncwarp();
+                if (lane == 0) mbarrier_arrive(q_full(b));
+            }
+        };
+
+        int it = 0;   // K/V blocks streamed so far (stage it % STAGES), continuous across tiles
+        tile_work w;
+        next_work(w);
+        publish(w);
+        while (w.t >= 0) {
+            tile_work w_next;
+            next_work(w_next);
+            // The next tile's Q goes out once this tile's first blocks are on their way (the buffer it
+            // reuses frees when the consumers finish the tile before this one).
+            const int blocks = w.n_last - w.n_first + 1;
+            const int publish_after = min(blocks, STAGES);
+            if (publish_after <= 0) publish(w_next);
+            for (int n = w.n_last, issued = 1; n >= w.n_first; --n, ++it, ++issued) {
+                const int s = it % STAGES;
+                const std::uint32_t empty_parity = ((it / STAGES) & 1) ^ 1;   // first round passes at once
+                mbarrier_wait(k_empty(s), empty_parity);
+                if (lane == 0) {
                     mbarrier_arrive_expect_tx(k_full(s), tile::k_bytes);
 #pragma unroll
                     for (int h = 0; h < D / 64; ++h)
                         tma_load_3d(sk + s * tile::k_bytes + h * BN * 128, &k_map, h * 64, w.hk, w.k0 + n * BN,
                                     k_full(s));
-                    mbarrier_wait(v_empty(s), empty_parity);
+                }
+                mbarrier_wait(v_empty(s), empty_parity);
+                if (lane == 0) {
                     mbarrier_arrive_expect_tx(v_full(s), tile::v_bytes);
 #pragma unroll
                     for (int h = 0; h < DV / 64; ++h)
                         tma_load_3d(sv + s * tile::v_bytes + h * BN * 128, &v_map, h * 64, w.hk, w.k0 + n * BN,
                                     v_full(s));
                 }
+                if (issued == publish_after) publish(w_next);
             }
+            w = w_next;
         }
         return;
     }
 
     // -------------------------------------------------------------------- consumers
     set_max_registers_increase<tile::consumer_registers>();
-    const int ctid = tid - 128;          // 0 .. C·128 - 1
-    const int cw = wg - 1;               // consumer warpgroup: rows cw·64 .. cw·64 + 63
-    // Q of a tile into buffer qb by cp.async (rows are (token, head) pairs: no TMA box for every g).
-    auto load_q = [&](const tile_work& w, int qb) {
-        constexpr int CH = D / 8;
-        for (int c = ctid; c < BM * CH; c += C * 128) {
-            const int r = c / CH, ch = c % CH, row = w.row0 + r;
-            const bool ok = row < w.rows;
-            const int t = row / g, h = w.hk * g + row % g;
-            const T* src = ok ? p.q + static_cast<std::int64_t>(w.q0 + t) * p.q_s0 + h * p.q_s1 + ch * 8 : p.q;
-            cp_async_16(sq + qb * tile::q_bytes + swizzled_offset<BM>(r, ch), src, ok ? 16 : 0);
-        }
-        cp_async_commit();
-    };
+    const int cw = wg - 1;   // consumer warpgroup: rows cw·64 .. cw·64 + 63
 
     int it = 0;   // K/V blocks consumed so far, in step with the producer
-    int qb = 0;   // Q buffer of the current tile
-    tile_work w, w_next;
-    int t = next_tile(blockIdx.x, w);
-    if (t < total_tiles) load_q(w, 0);
-    for (; t < total_tiles; qb ^= 1) {
-        cp_async_wait<0>();               // this tile's Q (issued during the previous tile)
-        fence_proxy_async();              // generic-proxy writes, read next by wgmma
-        named_barrier_sync(1, C * 128);   // Q visible to all consumers; the other buffer is free again
-        const int t_next = next_tile(t + gridDim.x, w_next);
-        if (t_next < total_tiles) load_q(w_next, qb ^ 1);
+    for (int k = 0;; ++k) {
+        const int qb = k % 2;   // Q buffer of this tile
+        mbarrier_wait(q_full(qb), (k / 2) & 1);
+        const tile_work w = published[qb];
+        if (w.t < 0) break;
         const std::uint32_t sqb = sq + qb * tile::q_bytes;
         const int q0 = w.q0, q_len = w.q_len, kv_len = w.kv_len, hk = w.hk, rows = w.rows;
         const int n_first = w.n_first, n_last = w.n_last, min_end = w.min_end, max_begin = w.max_begin;
@@ -328,6 +392,7 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
             pin_registers(o);
             mbarrier_arrive(v_empty(ps));
         }
+        mbarrier_arrive(q_empty(qb));   // every S of the tile has completed: the producer may refill Q
 #pragma unroll
         for (int hf = 0; hf < 2; ++hf) {
             float sum = l[hf];
@@ -344,8 +409,6 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
                 p.lse[static_cast<std::int64_t>(q0 + token) * p.lse_s0 + h * p.lse_s1] =
                     sum > 0.0f ? (m[hf] + log2f(sum)) * 0.69314718055994531f : neg_inf;
         }
-        t = t_next;
-        w = w_next;
     }
 #else
     __trap();   // built without sm_90a code: the host never selects this kernel then (see launch.cuh)

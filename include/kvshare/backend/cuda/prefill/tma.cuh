@@ -81,14 +81,14 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
 }
 
 // A [rows, heads, dim] tensor (strides in elements, last one 1) read in boxes of
-// [box_rows, 1 head, 64 elements] with the 128-byte swizzle; rows past `rows` read as zeros.
+// [box_rows, box_heads, 64 elements] with the 128-byte swizzle; rows past `rows` read as zeros.
 inline CUtensorMap tiled_map_3d(const void* data, CUtensorMapDataType type, std::uint64_t rows, std::uint64_t heads,
                                 std::uint64_t dim, std::uint64_t row_stride, std::uint64_t head_stride,
-                                std::uint32_t box_rows) {
+                                std::uint32_t box_rows, std::uint32_t box_heads = 1) {
     CUtensorMap map{};
     const cuuint64_t dims[3] = {dim, heads, rows};
     const cuuint64_t strides[2] = {head_stride * 2, row_stride * 2};   // bytes, 16-bit elements
-    const cuuint32_t box[3] = {64, 1, box_rows};
+    const cuuint32_t box[3] = {64, box_heads, box_rows};
     const cuuint32_t element_strides[3] = {1, 1, 1};
     auto encode = tensor_map_encoder();
     KVSHARE_REQUIRE(encode != nullptr, "cuda prefill: the driver has no cuTensorMapEncodeTiled");
