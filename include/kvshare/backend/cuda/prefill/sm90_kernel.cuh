@@ -4,7 +4,7 @@
 // products on wgmma and the K/V tiles brought in by TMA.
 //
 // CTA = 1 producer + C consumer warpgroups (C = 2 for d = 128, 3 for d = 64):
-//   warpgroup 0 (producer, 32 registers): its first warp schedules the tiles and loads them. For each
+//   warpgroup 0 (producer, 24 / 32 registers): its first warp schedules the tiles and loads them. For each
 //     tile it publishes the tile's bounds and its Q (TMA when the group size divides block_m, else a
 //     cp.async gather of the (token, head) rows by the warp) into one of two Q buffers, completing on
 //     that buffer's "q_full" mbarrier; one lane streams K and V tiles [block_n keys, 64 cols] by TMA
@@ -16,7 +16,8 @@
 //       online softmax in registers, P rounded to T
 //       O += P·V   : wgmma m64n{d_v}k16, A = P (registers), B = V (smem, MN-major)
 //     The consumers meet only at the buffers' barriers, so one's softmax overlaps another's matrix
-//     products; inside a consumer, S of block n is issued with P·V of block n+1.
+//     products; inside a consumer, S of block n is issued with P·V of block n+1 (ptxas still places
+//     the softmax after the wait for that P·V: docs/cuda_prefill_log.md, v7).
 // Persistent CTAs (one per SM). Tiles are taken from a global counter when the call has a workspace
 // (exec.workspace: balanced when tile costs differ, as causal ones do), else t = blockIdx.x,
 // + gridDim.x, ... The producer runs ahead across tiles: the K/V rings do not drain between tiles and
@@ -45,8 +46,13 @@ struct sm90_tile {
     // two, despite ~100 bytes of spills at the 160-register budget).
     static constexpr int consumers = D <= 64 ? 3 : 2;
     static constexpr int threads = 128 * (consumers + 1);
-    static constexpr int producer_registers = consumers == 3 ? 32 : 24;   // what the launch leaves: setmaxnreg.inc waits for it
-    static constexpr int consumer_registers = consumers == 3 ? 160 : 240;   // 65536 / 128 in all
+    // The launch gives every thread 65536 / threads registers (168 for d = 128, 128 for d = 64); the
+    // consumers' setmaxnreg.inc waits until the producer's .dec has freed enough of them, so
+    // producer + C · consumer must not exceed that total (a producer at 32 with d = 128 hangs).
+    static constexpr int producer_registers = consumers == 3 ? 32 : 24;
+    static constexpr int consumer_registers = consumers == 3 ? 160 : 240;
+    static_assert(128 * (producer_registers + consumers * consumer_registers) <= (65536 / threads / 8 * 8) * threads,
+                  "sm90_tile: the register split exceeds what the launch allocates");
     static constexpr int block_m = 64 * consumers;
     static constexpr int block_n = 128;
     static constexpr int stages = 2;
