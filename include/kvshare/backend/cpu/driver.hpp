@@ -119,9 +119,10 @@ void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int 
         }
     });
 
-    // Many query tiles per (sequence, K/V head) (prefill): pack each V once per call, in a pre-pass,
-    // into contiguous rows (fp32) or row pairs (bf16 path), instead of reading it strided (a row per
-    // 4 KiB page: L1 set conflicts) or re-packing it once per query tile.
+    // Many query tiles per (sequence, K/V head) (prefill): pack each V (and K on the fp32 product
+    // path) once per call, in a pre-pass, into contiguous rows (fp32) or row pairs (bf16 path), instead
+    // of reading them strided (a row per 4 KiB page: L1 set conflicts) or re-packing them once per
+    // query tile.
     bool prepack = false;
     for (int b = 0; b < batch && !prepack; ++b)
         prepack = qs.offsets[b + 1] - qs.offsets[b] >= 4 * wide_tokens && kv.length(b) >= 2 * wide::tile_keys;
@@ -240,7 +241,7 @@ void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int 
                 go(narrow_tile);
             } else {
                 wide_tile.begin(rows);
-                wide_tile.set_packed_values(packed_of(it.b, it.h));
+                wide_tile.set_packed_values(packed_of(it.b, it.h), kv.length(it.b));
                 go(wide_tile);
             }
         }

@@ -7,7 +7,8 @@
 //     u = transform(S^T), masked -> -inf          one pass, only tiles that cross a mask edge mask
 //     m' = max(m, max_j u), alpha = 2^(m - m'), P = 2^(u - m'), l' = alpha l + sum_j P
 //     O [rows, dv] = alpha O + P^T V_tile         pv_* micro-kernel, V from the cache or from the
-//                                                 per-call packed copy (set_packed_values)
+//                                                 per-call packed copy (set_packed_values), and on
+//                                                 the fp32 product path K from there too
 //
 // Q^T is packed once per work item ([d, rows], or (d, d+1) bf16 pairs per lane for the vdpbf16ps
 // path); the maxima and sums over keys are vertical vector ops because keys run along S^T's rows.
@@ -99,22 +100,29 @@ public:
         }
     }
 
-    // V of this item's (sequence, K/V head) already packed by pack_sequence: prefill packs each V
-    // once per call instead of reading it strided (or re-packing it) once per query tile. Null: none.
-    void set_packed_values(const void* packed) { packed_ = packed; }
+    // K/V of this item's (sequence, K/V head), n keys, already packed by pack_sequence: prefill packs
+    // them once per call instead of reading them strided (or re-packing them) once per query tile.
+    // Null: none.
+    void set_packed_values(const void* packed, index_t n) {
+        packed_ = packed;
+        packed_keys_ = packed && !use_dot_ ? static_cast<const float*>(packed) + n * dvp_ : nullptr;
+    }
 
     // Whether the bf16 pair path runs for these types, this head dim and this choice.
     static bool uses_pairs(int d, bool pairs) { return dot_capable && pairs && d % 2 == 0; }
 
-    // 32-bit words pack_sequence writes for n keys: pairs [ceil(n/2), dvp] (bf16 path) or rows [n, dvp] (fp32).
+    // 32-bit words pack_sequence writes for n keys: V pairs [ceil(n/2), dvp] (bf16 path), or V rows
+    // [n, dvp] then K rows [n, d] (fp32 path).
     static index_t packed_words(index_t n, int d, int dv, bool pairs) {
         const index_t dvp = round_up(dv, width);
-        return uses_pairs(d, pairs) ? (n + 1) / 2 * dvp : n * dvp;
+        return uses_pairs(d, pairs) ? (n + 1) / 2 * dvp : n * (dvp + d);
     }
 
     // V rows [0, n) of one (sequence, K/V head) -> dst, contiguous and padded to dvp columns:
     //   bf16 path: (row 2i, row 2i+1) pairs per column, the layout pv_bf16 reads
-    //   fp32 path: fp32 rows (widened from bf16 if need be)
+    //   fp32 path: fp32 rows (widened from bf16 if need be), then the K rows [n, d] the same way
+    //              (in the cache the rows of one head are H_kv·d elements apart: 4 KiB for 8 fp32
+    //              heads of 128, so the 8 key rows of a qk block would share one L1 set)
     static void pack_sequence(const kv_rows<TKV>& kv, index_t n, int d, int dv, bool pairs, void* dst) {
         using namespace simd;
         const int dvp = round_up(dv, width);
@@ -122,11 +130,16 @@ public:
         const TKV* vr[2];
         if (!uses_pairs(d, pairs)) {
             float* out = static_cast<float*>(dst);
-            for (index_t j = 0; j < n; ++j, out += dvp) {
+            float* kout = out + n * dvp;
+            for (index_t j = 0; j < n; ++j, out += dvp, kout += d) {
                 kv.fill(j, 1, kr, vr);
                 for (int x = 0; x < dvp; x += width) {
                     const vmask m = tail_mask(dv - x);
                     store(out + x, load_masked(vr[0] + x, m));
+                }
+                for (int x = 0; x < d; x += width) {
+                    const vmask m = tail_mask(d - x);
+                    store_masked(kout + x, load_masked(kr[0] + x, m), m);
                 }
             }
             return;
@@ -274,12 +287,15 @@ private:
         }
         if (packed_) {
             const float* packed = static_cast<const float*>(packed_) + t0 * dvp_;
-            for (int j = 0; j < n; ++j) b_.vf[j] = packed + static_cast<index_t>(j) * dvp_;
-        }
-        if constexpr (std::is_same_v<TKV, float>) {
+            const float* keys = packed_keys_ + t0 * d_;
+            for (int j = 0; j < n; ++j) {
+                b_.vf[j] = packed + static_cast<index_t>(j) * dvp_;
+                b_.kf[j] = keys + static_cast<index_t>(j) * d_;
+            }
+        } else if constexpr (std::is_same_v<TKV, float>) {
             for (int j = 0; j < n; ++j) {
                 b_.kf[j] = kp[j];
-                if (!packed_) b_.vf[j] = vp[j];
+                b_.vf[j] = vp[j];
             }
         } else {
             widen_rows(kp, vp, n);
@@ -295,11 +311,9 @@ private:
             float* kc = b_.kconv + static_cast<index_t>(j) * d_;
             widen(kp[j], d_, kc);
             b_.kf[j] = kc;
-            if (!packed_) {
-                float* vc = b_.vconv + static_cast<index_t>(j) * dvp_;
-                widen(vp[j], dv_, vc);
-                b_.vf[j] = vc;
-            }
+            float* vc = b_.vconv + static_cast<index_t>(j) * dvp_;
+            widen(vp[j], dv_, vc);
+            b_.vf[j] = vc;
         }
     }
 
@@ -469,6 +483,7 @@ private:
     buffers b_{};
     bool use_dot_ = false;
     const void* packed_ = nullptr;
+    const float* packed_keys_ = nullptr;   // fp32 path: the K rows after the packed V
     struct {
         const TKV* const* kp;
         const TKV* const* vp;
