@@ -16,11 +16,23 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kvshare/backend/cuda/prefill/mma.cuh"
+#include "kvshare/backend/cuda/detail/ptx.cuh"
 #include "kvshare/backend/cuda/prefill/sm80_tile.cuh"
 #include "kvshare/ops/options.hpp"
 
 namespace kvshare::backend::cuda_detail::prefill_kernels {
+
+// The warp-level primitives (cp.async, ldmatrix, mma.sync m16n8k16, packing, exp2) shared with the
+// decode kernels; fragment layouts in detail/ptx.cuh.
+using ptx::cp_async_16;
+using ptx::cp_async_commit;
+using ptx::cp_async_wait;
+using ptx::exp2_fast;
+using ptx::ldmatrix_x4;
+using ptx::ldmatrix_x4_trans;
+using ptx::mma_16816;
+using ptx::pack2;
+using ptx::smem_address;
 
 // Everything a launch needs; strides are in elements.
 template <class T, class TOut>
@@ -44,12 +56,6 @@ struct prefill_params {
     int* tile_counter;   // zeroed int in device memory: tiles taken dynamically; null: a static stride
     bool q_gather;       // Q rows gathered by cp.async (the group size does not divide block_m)
 };
-
-__device__ __forceinline__ float fast_exp2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
 
 template <class TOut>
 __device__ __forceinline__ void store2(TOut* p, float x, float y) {
@@ -251,13 +257,13 @@ __global__ void __launch_bounds__(sm80_tile<D, DV>::threads, sm80_tile<D, DV>::m
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
                 const float m_new = fmaxf(m[mt][hf], mx * mul);          // running max, base-2 logits
                 const float m_use = m_new == neg_inf ? 0.0f : m_new;   // a row with nothing visible yet
-                const float corr = fast_exp2(m[mt][hf] - m_use);
+                const float corr = exp2_fast(m[mt][hf] - m_use);
                 m[mt][hf] = m_new;
                 float sum = 0.0f;
 #pragma unroll
                 for (int j = 0; j < NT; ++j) {
-                    const float p0 = fast_exp2(fmaf(s[mt][j][2 * hf], mul, -m_use));
-                    const float p1 = fast_exp2(fmaf(s[mt][j][2 * hf + 1], mul, -m_use));
+                    const float p0 = exp2_fast(fmaf(s[mt][j][2 * hf], mul, -m_use));
+                    const float p1 = exp2_fast(fmaf(s[mt][j][2 * hf + 1], mul, -m_use));
                     s[mt][j][2 * hf] = p0;
                     s[mt][j][2 * hf + 1] = p1;
                     sum += p0 + p1;

@@ -31,8 +31,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kvshare/backend/cuda/prefill/mma.cuh"
-#include "kvshare/backend/cuda/prefill/sm80_kernel.cuh"   // prefill_params, fast_exp2, store2
+#include "kvshare/backend/cuda/prefill/sm80_kernel.cuh"   // prefill_params, store2, the ptx:: primitives
 #include "kvshare/backend/cuda/prefill/tma.cuh"
 #include "kvshare/backend/cuda/prefill/wgmma.cuh"
 #include "kvshare/ops/options.hpp"
@@ -324,13 +323,13 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
                 const float m_new = fmaxf(m[hf], mx * mul);             // running max, base-2 logits
                 const float m_use = m_new == neg_inf ? 0.0f : m_new;   // a row with nothing visible yet
-                corr[hf] = fast_exp2(m[hf] - m_use);
+                corr[hf] = exp2_fast(m[hf] - m_use);
                 m[hf] = m_new;
                 float row_sum = 0.0f;
 #pragma unroll
                 for (int j = 0; j < NS; ++j) {
-                    const float p0 = fast_exp2(fmaf(sc[4 * j + 2 * hf], mul, -m_use));
-                    const float p1 = fast_exp2(fmaf(sc[4 * j + 2 * hf + 1], mul, -m_use));
+                    const float p0 = exp2_fast(fmaf(sc[4 * j + 2 * hf], mul, -m_use));
+                    const float p1 = exp2_fast(fmaf(sc[4 * j + 2 * hf + 1], mul, -m_use));
                     sc[4 * j + 2 * hf] = p0;
                     sc[4 * j + 2 * hf + 1] = p1;
                     row_sum += p0 + p1;
