@@ -130,7 +130,7 @@ void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int 
     if (prepack)
         for (int b = 0; b < batch; ++b) packed_total += wide::packed_words(kv.length(b), d, dv, pairs) * heads.kv_heads;
 
-    // One block: items, groups, partials, packed V, per-thread scratch.
+    // One block: items, groups, partials, packed V (and K), per-thread scratch.
     const int workers = std::max(1, std::min(threads, items));
     const std::size_t wide_bytes = wide::bytes(max_wide_rows, d, dv);
     const std::size_t narrow_bytes = narrow::bytes(max_narrow_state, d, dv);
