@@ -241,7 +241,7 @@ void run_attention(const head_shape& heads, const query_side<TQ, TOut>& qs, int 
                 go(narrow_tile);
             } else {
                 wide_tile.begin(rows);
-                wide_tile.set_packed_values(packed_of(it.b, it.h), kv.length(it.b));
+                wide_tile.set_packed_kv(packed_of(it.b, it.h), kv.length(it.b));
                 go(wide_tile);
             }
         }

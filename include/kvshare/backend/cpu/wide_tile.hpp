@@ -7,7 +7,7 @@
 //     u = transform(S^T), masked -> -inf          one pass, only tiles that cross a mask edge mask
 //     m' = max(m, max_j u), alpha = 2^(m - m'), P = 2^(u - m'), l' = alpha l + sum_j P
 //     O [rows, dv] = alpha O + P^T V_tile         pv_* micro-kernel, V from the cache or from the
-//                                                 per-call packed copy (set_packed_values), and on
+//                                                 per-call packed copy (set_packed_kv), and on
 //                                                 the fp32 product path K from there too
 //
 // Q^T is packed once per work item ([d, rows], or (d, d+1) bf16 pairs per lane for the vdpbf16ps
@@ -103,7 +103,7 @@ public:
     // K/V of this item's (sequence, K/V head), n keys, already packed by pack_sequence: prefill packs
     // them once per call instead of reading them strided (or re-packing them) once per query tile.
     // Null: none.
-    void set_packed_values(const void* packed, index_t n) {
+    void set_packed_kv(const void* packed, index_t n) {
         packed_ = packed;
         packed_keys_ = packed && !use_dot_ ? static_cast<const float*>(packed) + n * dvp_ : nullptr;
     }

@@ -54,15 +54,6 @@ __device__ __forceinline__ void set_max_registers_decrease() {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(Count));
 }
 
-// Named barrier among `threads` threads (id 1..15; 0 is __syncthreads).
-__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
-    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-
-__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
-    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-
 }  // namespace kvshare::backend::cuda_detail::prefill_kernels
 
 namespace kvshare::backend::cuda_detail::prefill_host {
