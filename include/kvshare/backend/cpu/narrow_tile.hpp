@@ -15,8 +15,8 @@
 // and inside a tile the heads are the inner loop, so a [tokens, H_kv, d] cache is read a few
 // consecutive tokens at a time, each token's rows front to back: the access pattern the hardware
 // prefetcher follows (the head-by-head order before it read one strided row per key). bf16 K/V are
-// widened to fp32 on load; for them the next tile is also prefetched in software. docs/cpu_backend.md
-// has what was measured.
+// widened to fp32 on load; for them the next tile is also prefetched in software, K along the logits
+// and V along the values. docs/cpu_backend.md has what was measured.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -196,7 +196,7 @@ private:
             const int next_n = next < k1 ? static_cast<int>(std::min<index_t>(tile_, k1 - next)) : 0;
             if (next_n > 0) kv.fill(next, next_n, b_.kps[cur ^ 1], b_.vps[cur ^ 1]);
             const tile_rows rows{b_.kps[cur], b_.vps[cur], n, b_.kps[cur ^ 1], b_.vps[cur ^ 1], next_n};
-            logits<R>(rows, kv.k_head, kv.v_head);
+            logits<R>(rows, kv.k_head);
             for (int i = 0; i < heads_; ++i) {
                 const index_t state = static_cast<index_t>(i) * rt_;
                 softmax<R>(t0, n, b_.s + state * tile_keys, b_.m + state, b_.l + state, b_.alpha + state);
@@ -207,10 +207,12 @@ private:
         }
     }
 
-    // Software prefetch of the next tile's rows (into L2), issued along the logits loop. Measured on
-    // the Xeon (docs/cpu_backend.md): it helps bf16 caches, whose 256-byte rows of two tokens share a
-    // 4 KiB page and are read out of order within it, and costs fp32 caches 5-10%, whose rows the
-    // hardware prefetcher follows page by page (a prefetch holds a fill buffer the demand loads need).
+    // Software prefetch of the next tile's rows (into L2): its K rows along the logits loop, its V rows
+    // along the values loop, each row as the same row of this tile is read, so prefetches run at the
+    // rate of the demand loads, one tile ahead in each stream. Measured on the Xeon (docs/cpu_backend.md):
+    // it helps bf16 caches, whose 256-byte rows of two tokens share a 4 KiB page and are read out of
+    // order within it; fp32 caches, whose rows the hardware prefetcher follows page by page, were no
+    // faster with it.
     static constexpr bool prefetch_next_tile = sizeof(TKV) < sizeof(float);
 
     // Keys per block of the logits loop: R x KK accumulator vectors, max(width, R) of them, which
@@ -223,7 +225,7 @@ private:
     // are read front to back (R x KK independent FMA chains hide the FMA latency), so the hardware
     // prefetcher sees KK sequential streams rather than one strided row per key.
     template <int R>
-    void logits(const tile_rows& rows, index_t k_head, index_t v_head) {
+    void logits(const tile_rows& rows, index_t k_head) {
         using namespace simd;
         const int n = rows.n;
         constexpr int KK = logit_keys<R>;
@@ -238,10 +240,7 @@ private:
                 KVSHARE_UNROLL for (int k = 0; k < KK; ++k) {
                     const int j = j0 + k;
                     kr[k] = j < n ? rows.k[j] + i * k_head : b_.zero_row;
-                    if (prefetch_next_tile && j < rows.next_n) {
-                        prefetch_bytes(rows.next_k[j] + i * k_head, sizeof(TKV) * d_);
-                        prefetch_bytes(rows.next_v[j] + i * v_head, sizeof(TKV) * dv_);
-                    }
+                    if (prefetch_next_tile && j < rows.next_n) prefetch_bytes(rows.next_k[j] + i * k_head, sizeof(TKV) * d_);
                 }
                 vf acc[A];
                 KVSHARE_UNROLL for (int a = 0; a < A; ++a) acc[a] = zero();
@@ -336,6 +335,9 @@ private:
                 const index_t state = static_cast<index_t>(i) * rt_;
                 const TKV* vr[value_keys];
                 for (int j = 0; j < nb; ++j) vr[j] = rows.v[j0 + j] + i * v_head;
+                if constexpr (prefetch_next_tile)
+                    for (int j = j0; j < std::min(j0 + value_keys, rows.next_n); ++j)
+                        prefetch_bytes(rows.next_v[j] + i * v_head, sizeof(TKV) * dv_);
                 const float* p = b_.s + state * tile_keys + j0;
                 const float* alpha = j0 == 0 ? b_.alpha + state : b_.ones;
                 float* o = b_.o + state * dvp_;
