@@ -339,6 +339,12 @@ TEST_CASE("cuda prefill: more tiles than SMs, static and counter schedules") {
         for (int m : {0, 1})
             futures.push_back(launch_case<heads<16, 4, 64>, bf16>(
                 {{300, 700, 1000}, {300, 900, 1000}, masks[m], true, false, workspace}, rng, stream.s));
+    // d = 128 (two consumers) without a mask, plain and with softcap: up to 32 query blocks per
+    // (sequence, K/V head), each CTA running several full-length tiles.
+    for (bool workspace : {false, true})
+        for (int m : {0, 5})
+            futures.push_back(launch_case<heads<16, 4, 128>, bf16>(
+                {{300, 700, 1000}, {300, 900, 1000}, masks[m], true, false, workspace}, rng, stream.s));
     check(futures);
 }
 
