@@ -14,9 +14,9 @@
 // Tiles walk the tokens and cover every head of the item (all K/V heads of a sequence when they fit),
 // and inside a tile the heads are the inner loop, so a [tokens, H_kv, d] cache is read a few
 // consecutive tokens at a time, each token's rows front to back: the access pattern the hardware
-// prefetcher follows (the head-by-head order before it read one strided row per key). bf16 K/V are
-// widened to fp32 on load; for them the next tile is also prefetched in software, K along the logits
-// and V along the values. docs/cpu_backend.md has what was measured.
+// prefetcher follows (the head-by-head order before it read one strided row per key). Each K and V
+// row is also prefetched in software ~16 KiB ahead in its own stream (same head, a few tokens later).
+// bf16 K/V are widened to fp32 on load. docs/cpu_backend.md has what was measured.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -207,13 +207,21 @@ private:
         }
     }
 
-    // Software prefetch of the next tile's rows (into L2): its K rows along the logits loop, its V rows
-    // along the values loop, each row as the same row of this tile is read, so prefetches run at the
-    // rate of the demand loads, one tile ahead in each stream. Measured on the Xeon (docs/cpu_backend.md):
-    // it helps bf16 caches, whose 256-byte rows of two tokens share a 4 KiB page and are read out of
-    // order within it; fp32 caches, whose rows the hardware prefetcher follows page by page, were no
-    // faster with it.
-    static constexpr bool prefetch_next_tile = sizeof(TKV) < sizeof(float);
+    // Software prefetch (into L2): as the logits read the K row of (token j, head i), the K row of
+    // (token j + ahead, head i) is prefetched, and likewise for V along the values loop, `ahead` tokens
+    // being ~prefetch_distance bytes of the item's heads. Each stream so runs a fixed distance ahead at
+    // the rate of its demand loads, across tile edges. Measured on the Xeon (docs/cpu_backend.md): on a
+    // compute-laden loop the hardware prefetcher alone keeps too few misses in flight.
+    static constexpr std::size_t prefetch_distance = 16 * 1024;
+
+    // Tokens ahead for rows of `row_elements` per head, and the row `ahead` tokens past key j of this
+    // tile (from the next tile past its end; null past both).
+    int tokens_ahead(int row_elements) const {
+        return std::max<int>(1, static_cast<int>(prefetch_distance / (sizeof(TKV) * row_elements * heads_)));
+    }
+    static const TKV* row_ahead(const TKV* const* rows, int n, const TKV* const* next, int next_n, int j) {
+        return j < n ? rows[j] : j - n < next_n ? next[j - n] : nullptr;
+    }
 
     // Keys per block of the logits loop: R x KK accumulator vectors, max(width, R) of them, which
     // one reduce_transpose per `width` of them turns into R x KK logits.
@@ -233,6 +241,7 @@ private:
         const int full = d_ / width * width;
         const vmask tail = tail_mask(d_ - full);
         const int padded = round_up(n, width);
+        const int ahead = tokens_ahead(d_);
         for (int j0 = 0; j0 < padded; j0 += KK) {
             for (int i = 0; i < heads_; ++i) {
                 const float* qs = b_.qs + static_cast<index_t>(i) * rt_ * dp_;
@@ -240,7 +249,10 @@ private:
                 KVSHARE_UNROLL for (int k = 0; k < KK; ++k) {
                     const int j = j0 + k;
                     kr[k] = j < n ? rows.k[j] + i * k_head : b_.zero_row;
-                    if (prefetch_next_tile && j < rows.next_n) prefetch_bytes(rows.next_k[j] + i * k_head, sizeof(TKV) * d_);
+                    if (j < n) {
+                        if (const TKV* a = row_ahead(rows.k, n, rows.next_k, rows.next_n, j + ahead))
+                            prefetch_bytes(a + i * k_head, sizeof(TKV) * d_);
+                    }
                 }
                 vf acc[A];
                 KVSHARE_UNROLL for (int a = 0; a < A; ++a) acc[a] = zero();
@@ -329,15 +341,16 @@ private:
     void values(const tile_rows& rows, index_t v_head) {
         const int n = rows.n;
         const int vecs = dvp_ / width;
+        const int ahead = tokens_ahead(dv_);
         for (int j0 = 0; j0 < n; j0 += value_keys) {
             const int nb = std::min(value_keys, n - j0);
             for (int i = 0; i < heads_; ++i) {
                 const index_t state = static_cast<index_t>(i) * rt_;
                 const TKV* vr[value_keys];
                 for (int j = 0; j < nb; ++j) vr[j] = rows.v[j0 + j] + i * v_head;
-                if constexpr (prefetch_next_tile)
-                    for (int j = j0; j < std::min(j0 + value_keys, rows.next_n); ++j)
-                        prefetch_bytes(rows.next_v[j] + i * v_head, sizeof(TKV) * dv_);
+                for (int j = j0; j < j0 + nb; ++j)
+                    if (const TKV* a = row_ahead(rows.v, n, rows.next_v, rows.next_n, j + ahead))
+                        prefetch_bytes(a + i * v_head, sizeof(TKV) * dv_);
                 const float* p = b_.s + state * tile_keys + j0;
                 const float* alpha = j0 == 0 ? b_.alpha + state : b_.ones;
                 float* o = b_.o + state * dvp_;
