@@ -134,6 +134,31 @@ inline vf reduce_transpose(const vf* v) {
                          _mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
+// In-place transpose of a 16 x 16 block: lane j of v[i] <-> lane i of v[j].
+inline void transpose(vf* v) {
+    vf t[16], u[16];
+    for (int k = 0; k < 8; ++k) {
+        t[2 * k] = _mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]);       // per 128-bit lane: a0 b0 a1 b1
+        t[2 * k + 1] = _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]);   // a2 b2 a3 b3
+    }
+    for (int g = 0; g < 4; ++g) {   // rows 4g..4g+3: u[4g + c] holds columns c, c+4, c+8, c+12 (one per lane)
+        const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int c = 0; c < 4; ++c) {   // column c + 4L = lane L of u[c], u[4 + c], u[8 + c], u[12 + c]
+        const vf lo01 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), lo23 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        const vf hi01 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee), hi23 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
+        v[c] = _mm512_shuffle_f32x4(lo01, lo23, 0x88);
+        v[c + 4] = _mm512_shuffle_f32x4(lo01, lo23, 0xdd);
+        v[c + 8] = _mm512_shuffle_f32x4(hi01, hi23, 0x88);
+        v[c + 12] = _mm512_shuffle_f32x4(hi01, hi23, 0xdd);
+    }
+}
+
 // Software prefetch into L2 (the next K/V tile: far enough ahead that L1 would not keep it).
 inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
@@ -236,6 +261,25 @@ inline vf reduce_transpose(const vf* v) {
     return _mm256_add_ps(_mm256_permute2f128_ps(b0, b1, 0x20), _mm256_permute2f128_ps(b0, b1, 0x31));
 }
 
+// In-place transpose of an 8 x 8 block: lane j of v[i] <-> lane i of v[j].
+inline void transpose(vf* v) {
+    vf t[8], u[8];
+    for (int k = 0; k < 4; ++k) {
+        t[2 * k] = _mm256_unpacklo_ps(v[2 * k], v[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_ps(v[2 * k], v[2 * k + 1]);
+    }
+    for (int g = 0; g < 2; ++g) {   // rows 4g..4g+3: u[4g + c] holds columns c, c+4 (one per 128-bit lane)
+        u[4 * g] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xee);
+        u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xee);
+    }
+    for (int c = 0; c < 4; ++c) {
+        v[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+        v[c + 4] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+    }
+}
+
 // Software prefetch into L2 (the next K/V tile: far enough ahead that L1 would not keep it).
 inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
@@ -284,6 +328,7 @@ inline vmask in_range(vi key, vi begin, vi end) { return key >= begin && key < e
 inline vf round_nearest(vf x) { return std::nearbyint(x); }
 inline vf scale_pow2(vf p, vf n) { return std::ldexp(p, static_cast<int>(n)); }
 inline vf reduce_transpose(const vf* v) { return v[0]; }
+inline void transpose(vf*) {}
 inline void prefetch(const void*) {}
 #endif
 
