@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <initializer_list>
 #include <limits>
 #include <random>
 #include <string>
@@ -334,17 +335,17 @@ TEST_CASE("cuda prefill: more tiles than SMs, static and counter schedules") {
     stream_holder stream;
     std::vector<std::future<outcome>> futures;
     const auto masks = every_mask();
-    // 3 sequences x 4 K/V heads x up to 21 query blocks: tiles past the short sequences have no rows.
-    for (bool workspace : {false, true})
-        for (int m : {0, 1})
-            futures.push_back(launch_case<heads<16, 4, 64>, bf16>(
-                {{300, 700, 1000}, {300, 900, 1000}, masks[m], true, false, workspace}, rng, stream.s));
+    // 3 sequences x 4 K/V heads: tiles past the short sequences have no rows; both schedules.
+    auto add = [&]<class Heads>(Heads, std::initializer_list<int> mask_ids) {
+        for (bool workspace : {false, true})
+            for (int m : mask_ids)
+                futures.push_back(launch_case<Heads, bf16>(
+                    {{300, 700, 1000}, {300, 900, 1000}, masks[m], true, false, workspace}, rng, stream.s));
+    };
+    add(heads<16, 4, 64>{}, {0, 1});   // up to 21 query blocks, full and causal
     // d = 128 (two consumers) without a mask, plain and with softcap: up to 32 query blocks per
     // (sequence, K/V head), each CTA running several full-length tiles.
-    for (bool workspace : {false, true})
-        for (int m : {0, 5})
-            futures.push_back(launch_case<heads<16, 4, 128>, bf16>(
-                {{300, 700, 1000}, {300, 900, 1000}, masks[m], true, false, workspace}, rng, stream.s));
+    add(heads<16, 4, 128>{}, {0, 5});
     check(futures);
 }
 

@@ -347,10 +347,11 @@ private:
             for (int i = 0; i < heads_; ++i) {
                 const index_t state = static_cast<index_t>(i) * rt_;
                 const TKV* vr[value_keys];
-                for (int j = 0; j < nb; ++j) vr[j] = rows.v[j0 + j] + i * v_head;
-                for (int j = j0; j < j0 + nb; ++j)
-                    if (const TKV* a = row_ahead(rows.v, n, rows.next_v, rows.next_n, j + ahead))
+                for (int j = 0; j < nb; ++j) {
+                    vr[j] = rows.v[j0 + j] + i * v_head;
+                    if (const TKV* a = row_ahead(rows.v, n, rows.next_v, rows.next_n, j0 + j + ahead))
                         prefetch_bytes(a + i * v_head, sizeof(TKV) * dv_);
+                }
                 const float* p = b_.s + state * tile_keys + j0;
                 const float* alpha = j0 == 0 ? b_.alpha + state : b_.ones;
                 float* o = b_.o + state * dvp_;

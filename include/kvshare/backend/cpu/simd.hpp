@@ -159,7 +159,7 @@ inline void transpose(vf* v) {
     }
 }
 
-// Software prefetch into L2 (the next K/V tile: far enough ahead that L1 would not keep it).
+// Software prefetch into L2 (K/V rows far enough ahead that L1 would not keep them).
 inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
 #elif defined(KVSHARE_CPU_AVX2)
@@ -280,7 +280,7 @@ inline void transpose(vf* v) {
     }
 }
 
-// Software prefetch into L2 (the next K/V tile: far enough ahead that L1 would not keep it).
+// Software prefetch into L2 (K/V rows far enough ahead that L1 would not keep them).
 inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
 #else

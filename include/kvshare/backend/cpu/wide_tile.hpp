@@ -244,20 +244,18 @@ private:
     template <class TOut>
     void pack_transposed(const query_rows<TQ, TOut>& rows) {
         using namespace simd;
-        const int full = d_ / width * width;
         for (int r0 = 0; r0 < mp_; r0 += width) {
             const TQ* src[width];
             const int count = std::max(0, std::min(width, rows_ - r0));
             for (int i = 0; i < count; ++i) src[i] = rows.q_row(r0 + i);
-            for (int x0 = 0; x0 < full; x0 += width) {
+            for (int x0 = 0; x0 < d_; x0 += width) {
+                const int cols = std::min(width, d_ - x0);   // < width: the last columns of d
+                const vmask tail = tail_mask(cols);
                 vf v[width];
-                for (int i = 0; i < width; ++i) v[i] = i < count ? load(src[i] + x0) : zero();
+                for (int i = 0; i < width; ++i)
+                    v[i] = i >= count ? zero() : cols == width ? load(src[i] + x0) : load_masked(src[i] + x0, tail);
                 transpose(v);
-                for (int j = 0; j < width; ++j) store(b_.qt + static_cast<index_t>(x0 + j) * mp_ + r0, v[j]);
-            }
-            for (int x = full; x < d_; ++x) {
-                float* dst = b_.qt + static_cast<index_t>(x) * mp_ + r0;
-                for (int i = 0; i < width; ++i) dst[i] = i < count ? to_float(src[i][x]) : 0.0f;
+                for (int j = 0; j < cols; ++j) store(b_.qt + static_cast<index_t>(x0 + j) * mp_ + r0, v[j]);
             }
         }
     }

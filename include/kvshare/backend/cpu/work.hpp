@@ -110,8 +110,9 @@ struct kv_rows {
     }
 };
 
-// Touch every cache line of `bytes` bytes starting at p (software prefetch of the next K/V tile:
-// with several K/V heads the rows of one head are strided, and hardware prefetchers stop at pages).
+// Software-prefetch (into L2) every cache line of `bytes` bytes starting at p: K/V rows the hardware
+// prefetcher would fetch too late (rows of one head are strided across pages, and a compute-laden
+// loop keeps few misses in flight).
 inline void prefetch_bytes(const void* p, std::size_t bytes) {
     const char* c = static_cast<const char*>(p);
     for (std::size_t at = 0; at < bytes; at += 64) simd::prefetch(c + at);
