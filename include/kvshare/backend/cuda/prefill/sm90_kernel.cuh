@@ -16,8 +16,8 @@
 //       online softmax in registers, P rounded to T
 //       O += P·V   : wgmma m64n{d_v}k16, A = P (registers), B = V (smem, MN-major)
 //     The consumers meet only at the buffers' barriers, so one's softmax overlaps another's matrix
-//     products; inside a consumer, S of block n is issued with P·V of block n+1 (ptxas still places
-//     the softmax after the wait for that P·V: docs/cuda_prefill_log.md, v7).
+//     products; inside a consumer, S of block n is issued with P·V of block n+1 and the softmax of
+//     block n runs before the wait for that P·V.
 // Persistent CTAs (one per SM). Tiles are taken from a global counter when the call has a workspace
 // (exec.workspace: balanced when tile costs differ, as causal ones do), else t = blockIdx.x,
 // + gridDim.x, ... The producer runs ahead across tiles: the K/V rings do not drain between tiles and
@@ -375,6 +375,10 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
                 pin_registers(sc);
                 mbarrier_arrive(k_empty(s));
                 softmax(sc, n, corr, sum);
+                // The wait for the next P·V's V (a loop, so it ends a basic block) keeps ptxas from
+                // hoisting the P·V wait below above the softmax: without it the softmax ran after the
+                // wait in the SASS (docs/cuda_prefill_log.md, v8).
+                mbarrier_wait(v_full(s), (it / STAGES) & 1);
                 wgmma_wait<0>();
                 pin_registers(o);
                 mbarrier_arrive(v_empty(ps));
