@@ -121,7 +121,7 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
             mbarrier_init(v_empty(s), C * 128);
         }
         for (int b = 0; b < 2; ++b) {
-            mbarrier_init(q_full(b), 1);
+            mbarrier_init(q_full(b), p.q_gather ? 32 : 1);   // gather: each lane releases its own copies
             mbarrier_init(q_empty(b), C * 128);
         }
         mbarrier_init_fence();
@@ -181,7 +181,7 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
             if (lane == 0) published[b] = w;
             const std::uint32_t dst = sq + b * tile::q_bytes;
             if (w.t < 0) {
-                if (lane == 0) mbarrier_arrive(q_full(b));
+                if (p.q_gather || lane == 0) mbarrier_arrive(q_full(b));
             } else if (!p.q_gather) {
                 // Box [BM/g tokens, g heads, 64 cols]: its rows land in packed order token·g + head.
                 if (lane == 0) {
@@ -191,8 +191,8 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
                         tma_load_3d(dst + h * BM * 128, &q_map, h * 64, w.hk * g, w.q0 + w.row0 / g, q_full(b));
                 }
             } else {
-                // Group sizes that do not divide BM: the warp gathers the rows by cp.async, then makes
-                // them visible to the consumers' wgmma (async proxy) before it arrives.
+                // Group sizes that do not divide BM: the warp gathers the rows by cp.async; each lane
+                // makes its copies visible to the consumers (wgmma: the async proxy) and arrives.
                 constexpr int CH = D / 8;
                 for (int c = lane; c < BM * CH; c += 32) {
                     const int r = c / CH, ch = c % CH, row = w.row0 + r;
@@ -205,8 +205,7 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
                 cp_async_commit();
                 cp_async_wait<0>();
                 fence_proxy_async();
-                __syncwarp();
-                if (lane == 0) mbarrier_arrive(q_full(b));
+                mbarrier_arrive(q_full(b));
             }
         };
 
