@@ -379,7 +379,14 @@ private:
                     mx = max(mx, u);
                 }
             } else {
-                for (int j = 0; j < n; ++j) mx = max(mx, load(s + static_cast<index_t>(j) * mp_ + i0));
+                // Four chains: one would wait out vmaxps's latency on every key (+0.5% at 2 threads,
+                // +1.3% at 1, same-process A/B of GQA 32/8 d 128 S 2048 causal prefill).
+                vf m4[4] = {minus_inf, minus_inf, minus_inf, minus_inf};
+                int j = 0;
+                for (; j + 4 <= n; j += 4)
+                    KVSHARE_UNROLL for (int c = 0; c < 4; ++c) m4[c] = max(m4[c], load(s + static_cast<index_t>(j + c) * mp_ + i0));
+                for (; j < n; ++j) m4[0] = max(m4[0], load(s + static_cast<index_t>(j) * mp_ + i0));
+                mx = max(max(m4[0], m4[1]), max(m4[2], m4[3]));
             }
             const vf m_old = load(b_.m + i0);
             const vf m_new = max(m_old, mul(mx, factor));   // factor > 0 keeps -inf and the max
