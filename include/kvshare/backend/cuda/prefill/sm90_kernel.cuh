@@ -217,7 +217,8 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
             tile_work w_next;
             next_work(w_next);
             // The next tile's Q goes out once this tile's first blocks are on their way (the buffer it
-            // reuses frees when the consumers finish the tile before this one).
+            // reuses frees when the consumers have read the tile before this one: at its start with Q
+            // in registers, at its end otherwise).
             const int blocks = w.n_last - w.n_first + 1;
             const int publish_after = min(blocks, STAGES);
             if (publish_after <= 0) publish(w_next);
