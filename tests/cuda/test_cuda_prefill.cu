@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <future>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -101,14 +102,16 @@ struct outcome {
 };
 
 // naive same-precision results, one per rounding alignment of P (see the file comment):
-// out[a] is [tokens, H_q, DV] for P·naive_alignments[a] rounded to T.
-inline constexpr float naive_alignments[3] = {1.0f, 1.3f, 1.7f};
+// out[a] becomes [tokens, H_q, DV] for P·naive_alignments[a] rounded to T (fully masked rows: zeros).
+inline constexpr float naive_alignments[] = {1.0f, 1.3f, 1.7f};
+inline constexpr int naive_runs = static_cast<int>(std::size(naive_alignments));
 template <class Heads, class T, class TOut>
 void naive_prefill(const std::vector<T>& q, const std::vector<T>& k, const std::vector<T>& v,
                    const std::vector<std::int32_t>& qo, const std::vector<std::int32_t>& ko,
-                   const attention_options& options, std::vector<float> (&out)[3]) {
+                   const attention_options& options, std::vector<float> (&out)[naive_runs]) {
     constexpr int Hq = Heads::q_heads, D = Heads::head_dim, DV = Heads::value_head_dim, Hkv = Heads::kv_heads;
     const float scale = options.scale > 0 ? options.scale : 1.0f / std::sqrt(static_cast<float>(D));
+    for (auto& o : out) o.assign(static_cast<std::size_t>(qo.back()) * Hq * DV, 0.0f);
     std::vector<float> logits, rounded;
     for (std::size_t b = 0; b + 1 < qo.size(); ++b) {
         const int q0 = qo[b], q_len = qo[b + 1] - qo[b], k0 = ko[b], kv_len = ko[b + 1] - ko[b];
@@ -117,10 +120,7 @@ void naive_prefill(const std::vector<T>& q, const std::vector<T>& k, const std::
             for (int i = 0; i < q_len; ++i) {
                 const std::size_t at = (static_cast<std::size_t>(q0 + i) * Hq + h) * DV;
                 const key_range keys = visible_keys(i, q_len, kv_len, options);
-                if (keys.empty()) {
-                    for (auto& o : out) std::fill(o.begin() + at, o.begin() + at + DV, 0.0f);
-                    continue;
-                }
+                if (keys.empty()) continue;
                 logits.assign(keys.end - keys.begin, 0.0f);
                 float mx = -INFINITY;
                 for (std::int64_t j = keys.begin; j < keys.end; ++j) {
@@ -135,9 +135,9 @@ void naive_prefill(const std::vector<T>& q, const std::vector<T>& k, const std::
                 }
                 float sum = 0;
                 for (float& x : logits) sum += (x = std::exp(x - mx));
-                for (int a = 0; a < 3; ++a) {
+                rounded.resize(logits.size());
+                for (int a = 0; a < naive_runs; ++a) {
                     const float c = naive_alignments[a];
-                    rounded.resize(logits.size());
                     for (std::size_t j = 0; j < logits.size(); ++j) rounded[j] = to_f(round_to<T>(logits[j] / sum * c)) / c;
                     for (int d = 0; d < DV; ++d) {
                         float acc = 0;
@@ -205,9 +205,7 @@ std::future<outcome> launch_case(const problem& pr, std::mt19937& rng, cudaStrea
                                            out = std::move(out), lse = std::move(lse)]() {
         outcome oc;
         oc.name = describe(pr);
-        std::vector<float> ref(out.size()), ref_lse(lse.size());
-        std::vector<float> naive[3] = {std::vector<float>(out.size()), std::vector<float>(out.size()),
-                                       std::vector<float>(out.size())};
+        std::vector<float> ref(out.size()), ref_lse(lse.size()), naive[naive_runs];
         const host_view<const T, 3> hq(q.data(), {total_q, Hq, D}), hk(k.data(), {total_kv, Hkv, D}),
             hv(v.data(), {total_kv, Hkv, DV});
         backend::attention_backend<backend::reference>::prefill<Heads>(
