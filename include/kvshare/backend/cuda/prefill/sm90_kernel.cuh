@@ -377,6 +377,7 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
             pin_registers(sc);
             mbarrier_arrive(k_empty(it % STAGES));
             softmax(sc, n_last, corr, sum);
+            mbarrier_wait(v_full(it % STAGES), (it / STAGES) & 1);   // V for the P·V issued next
             l[0] = sum[0];
             l[1] = sum[1];
             pack_p(sc, pa);
@@ -385,16 +386,15 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
                 const int s = it % STAGES, ps = (it - 1) % STAGES;
                 mbarrier_wait(k_full(s), (it / STAGES) & 1);
                 issue_s(sc, s);
-                mbarrier_wait(v_full(ps), ((it - 1) / STAGES) & 1);
                 pin_registers(o);
                 issue_pv(pa, ps);
                 wgmma_wait<1>();   // S done, P·V may still run
                 pin_registers(sc);
                 mbarrier_arrive(k_empty(s));
                 softmax(sc, n, corr, sum);
-                // The wait for the next P·V's V (a loop, so it ends a basic block) keeps ptxas from
-                // hoisting the P·V wait below above the softmax: without it the softmax ran after the
-                // wait in the SASS (docs/cuda_prefill_log.md, v8).
+                // The wait for the V of block n (its P·V is issued next; a loop, so it ends a basic
+                // block) also keeps ptxas from hoisting the P·V wait below above the softmax: without
+                // it the softmax ran after the wait in the SASS (docs/cuda_prefill_log.md, v8).
                 mbarrier_wait(v_full(s), (it / STAGES) & 1);
                 wgmma_wait<0>();
                 pin_registers(o);
@@ -411,7 +411,6 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
                 pack_p(sc, pa);
             }
             const int ps = (it - 1) % STAGES;
-            mbarrier_wait(v_full(ps), ((it - 1) / STAGES) & 1);
             pin_registers(o);
             issue_pv(pa, ps);
             wgmma_wait<0>();
