@@ -30,12 +30,18 @@ class wide_engine {
 public:
 #if defined(KVSHARE_CPU_AVX512)
     static constexpr int qk_r = 8, qk_c = 2, pv_r = 8, pv_c = 3, row_align = 16, tile_keys = 64, target_rows = 64;
+    // fp32 S^T for row blocks of 4 vectors: 4 keys x 64 rows per call, 8 loads per 16 FMAs instead of
+    // 10 (+0.5% on GQA 32/8 d 128 S 2048 causal prefill, same-process A/B, faster in 30 of 40 pairs).
+    static constexpr int qk_wide_r = 4, qk_wide_c = 4;
 #elif defined(KVSHARE_CPU_AVX2)
     static constexpr int qk_r = 4, qk_c = 2, pv_r = 4, pv_c = 2, row_align = 8, tile_keys = 64, target_rows = 32;
+    static constexpr int qk_wide_r = 0, qk_wide_c = 0;
 #else
     static constexpr int qk_r = 4, qk_c = 1, pv_r = 4, pv_c = 1, row_align = 4, tile_keys = 32, target_rows = 16;
+    static constexpr int qk_wide_r = 0, qk_wide_c = 0;
 #endif
     static constexpr int width = simd::width;
+    static_assert(qk_wide_r == 0 || qk_r % qk_wide_r == 0, "wide_engine: keys are padded to qk_r, the 4x4 block must divide it");
 #if defined(KVSHARE_CPU_BF16_DOT)
     static constexpr bool dot_capable = std::is_same_v<TQ, bf16> && std::is_same_v<TKV, bf16>;
 #else
@@ -345,20 +351,22 @@ private:
         }
     }
 
+    // S^T columns [c, ...) in blocks of C vectors of query rows while they fit, R keys per call.
+    template <int R, int C>
+    void qk_fp32_columns(int& c, int vecs, int n_pad) {
+        for (; c + C <= vecs; c += C)
+            for (int j = 0; j < n_pad; j += R) {
+                if (c == 0) prefetch_ahead(j, j + R < n_pad ? R : tile_keys);
+                qk_f32<R, C>(b_.qt + c * width, mp_, d_, b_.kf + j, b_.s + static_cast<index_t>(j) * mp_ + c * width, mp_);
+            }
+    }
+
     void qk_fp32(int n_pad) {
         const int vecs = mp_ / width;
-        float* s = b_.s;
         int c = 0;
-        for (; c + qk_c <= vecs; c += qk_c)
-            for (int j = 0; j < n_pad; j += qk_r) {
-                if (c == 0) prefetch_ahead(j, j + qk_r < n_pad ? qk_r : tile_keys);
-                qk_f32<qk_r, qk_c>(b_.qt + c * width, mp_, d_, b_.kf + j, s + static_cast<index_t>(j) * mp_ + c * width, mp_);
-            }
-        for (; c < vecs; ++c)
-            for (int j = 0; j < n_pad; j += qk_r) {
-                if (c == 0) prefetch_ahead(j, j + qk_r < n_pad ? qk_r : tile_keys);
-                qk_f32<qk_r, 1>(b_.qt + c * width, mp_, d_, b_.kf + j, s + static_cast<index_t>(j) * mp_ + c * width, mp_);
-            }
+        if constexpr (qk_wide_c > 0) qk_fp32_columns<qk_wide_r, qk_wide_c>(c, vecs, n_pad);
+        qk_fp32_columns<qk_r, qk_c>(c, vecs, n_pad);
+        qk_fp32_columns<qk_r, 1>(c, vecs, n_pad);
     }
 
     // u = transform(S^T) (masked -> -inf), then P = 2^(u * factor - m'), with the running max/sum.
