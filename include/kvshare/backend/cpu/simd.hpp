@@ -43,9 +43,11 @@ inline constexpr float neg_inf = -std::numeric_limits<float>::infinity();
 
 namespace simd {
 
-// exp2 on [-0.5, 0.5]: 2^f ~ 1 + f * P(f) (Cephes exp2f, relative error ~2e-7).
-inline constexpr float exp2_c[6] = {1.535336188319500e-4f, 1.339887440266574e-3f, 9.618437357674640e-3f,
-                                    5.550332471162809e-2f, 2.402264791363012e-1f, 6.931472028550421e-1f};
+// exp2 on [-0.5, 0.5]: 2^f ~ 1 + f * P(f), P of degree 4 fitted for least relative error (9e-8; in
+// fp32 arithmetic 1.7e-7 measured over [-100, 1]). Cephes' degree-5 P (7.9e-8 measured) cost one FMA
+// more: the prefill ran 0.4% faster without it (same-process A/B, faster in 27 of 40 pairs).
+inline constexpr float exp2_c[5] = {1.326474653e-3f, 9.671515684e-3f, 5.550733672e-2f, 2.402224202e-1f,
+                                    6.931469777e-1f};
 // tanh on |x| < 0.625: x + x^3 * P(x^2) (Cephes tanhf).
 inline constexpr float tanh_c[5] = {-5.70498872745e-3f, 2.06390887954e-2f, -5.37397155531e-2f, 1.33314422036e-1f,
                                     -3.33332819422e-1f};
@@ -345,7 +347,7 @@ inline vf exp2(vf x) {
     const vf n = round_nearest(x);
     const vf f = sub(x, n);
     vf p = set1(exp2_c[0]);
-    for (int i = 1; i < 6; ++i) p = fmadd(p, f, set1(exp2_c[i]));
+    for (int i = 1; i < 5; ++i) p = fmadd(p, f, set1(exp2_c[i]));
     p = fmadd(p, f, set1(1.0f));
     return scale_pow2(p, n);
 #endif
