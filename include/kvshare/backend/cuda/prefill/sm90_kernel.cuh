@@ -14,7 +14,7 @@
 //   key block:
 //       S  = Q·K^T : wgmma m64n128k16, A = Q (registers for d = 128, smem for d = 64), B = K (smem,
 //                    K-major), fp32
-//       online softmax in registers, P rounded to T
+//       online softmax in registers, P rounded to T (d = 64: the row sums as P·1 on the tensor cores)
 //       O += P·V   : wgmma m64n{d_v}k16, A = P (registers), B = V (smem, MN-major)
 //     The consumers meet only at the buffers' barriers, so one's softmax overlaps another's matrix
 //     products; inside a consumer, S of block n is issued with P·V of block n+1 and the softmax of
@@ -31,6 +31,7 @@
 // Head dims: d = d_v in {64, 128} (other shapes take the sm80 kernel).
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kvshare/backend/cuda/prefill/sm80_kernel.cuh"   // prefill_params, store2, the ptx:: primitives
 #include "kvshare/backend/cuda/prefill/tma.cuh"
@@ -56,6 +57,13 @@ struct sm90_tile {
     // S = Q·K^T with Q in registers (wgmma with a register A) rather than read from shared memory by
     // every k-step: d = 128 gained 3–4%, d = 64 (3 consumers at 160 registers, more spills) lost 9%.
     static constexpr bool q_in_registers = consumers == 2;
+    // d = 64: the row sums of P come from the tensor cores instead of one FADD per element. P·V runs as
+    // m64n72k16 whose B is V plus 8 columns of ones: the descriptor's stride between 64-column atoms
+    // points from the V stage to a [block_n][64] tile of ones, and O's ninth n8 chunk is then P·1.
+    // +3% at d = 64, whose softmax has half the matrix work of d = 128 to hide behind. d = 128 lost
+    // 4.5% with the sums as extra m64n8k16 products (docs/cuda_prefill_log.md, sixth session).
+    static constexpr bool rowsum_mma = consumers == 3;
+    static_assert(!rowsum_mma || DV == 64, "sm90_tile: the ones tile is the second 64-column atom of V");
     static constexpr int block_m = 64 * consumers;
     static constexpr int block_n = 128;
     static constexpr int stages = 2;
@@ -63,9 +71,11 @@ struct sm90_tile {
     static constexpr int k_bytes = block_n * D * 2;
     static constexpr int v_bytes = block_n * DV * 2;
     static constexpr int barrier_bytes = 128;   // K/V full+empty [stages] each, q_full/q_empty [2] each
+    static_assert(8 * (4 * stages + 4) <= barrier_bytes, "sm90_tile: the barriers do not fit");
     static constexpr int tile_info_bytes = 128;   // [2] published tiles (tile_work)
+    static constexpr int ones_bytes = rowsum_mma ? block_n * 128 : 0;   // [block_n][64] ones: B of P·1
     // Q is double-buffered: the next tile's Q loads while this tile runs (persistent CTAs).
-    static constexpr int smem_bytes = 2 * q_bytes + stages * (k_bytes + v_bytes) + barrier_bytes + tile_info_bytes + 1024;
+    static constexpr int smem_bytes = 2 * q_bytes + stages * (k_bytes + v_bytes) + barrier_bytes + tile_info_bytes + ones_bytes + 1024;
     static_assert(!supported || smem_bytes <= 227 * 1024, "sm90_tile: the tile does not fit in shared memory");
 };
 
@@ -91,6 +101,7 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
     constexpr int BM = tile::block_m, BN = tile::block_n, STAGES = tile::stages, C = tile::consumers;
     constexpr int NS = BN / 8;   // n8 chunks of S per row
     constexpr int NO = DV / 8;   // n8 chunks of O per row
+    constexpr int NOA = tile::rowsum_mma ? NO + 1 : NO;   // n8 chunks of the accumulator: O (and P·1)
     constexpr float neg_inf = -INFINITY;
 
     extern __shared__ unsigned char smem_raw[];
@@ -98,7 +109,8 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
     const std::uint32_t sq = smem_base;                        // [2] Q tiles [D/64][BM][64]
     const std::uint32_t sk = sq + 2 * tile::q_bytes;           // [STAGES] K tiles [D/64][BN][64]
     const std::uint32_t sv = sk + STAGES * tile::k_bytes;      // [STAGES] V tiles [DV/64][BN][64]
-    const std::uint32_t bars = sv + STAGES * tile::v_bytes;    // k_full, v_full, k_empty, v_empty [STAGES]; q_full, q_empty [2]
+    const std::uint32_t ones = sv + STAGES * tile::v_bytes;    // row sums' B: ones
+    const std::uint32_t bars = ones + tile::ones_bytes;         // k_full, v_full, k_empty, v_empty [STAGES]; q_full, q_empty [2]
     auto k_full = [&](int s) { return bars + 8 * s; };
     auto v_full = [&](int s) { return bars + 8 * (STAGES + s); };
     auto k_empty = [&](int s) { return bars + 8 * (2 * STAGES + s); };
@@ -125,6 +137,12 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
             mbarrier_init(q_empty(b), C * 128);
         }
         mbarrier_init_fence();
+    }
+    if (tile::rowsum_mma) {
+        const std::uint32_t one2 = std::is_same_v<T, __half> ? 0x3C003C00u : 0x3F803F80u;
+        for (int i = tid; i < tile::ones_bytes / 4; i += tile::threads)
+            *reinterpret_cast<std::uint32_t*>(smem_raw + (ones - smem_address(smem_raw)) + 4 * i) = one2;
+        fence_proxy_async();   // read by wgmma (the async proxy)
     }
     __syncthreads();   // the last CTA-wide barrier: from here on the roles run apart
 
@@ -261,10 +279,12 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
         const std::uint32_t sqb = sq + qb * tile::q_bytes;
         const int q0 = w.q0, q_len = w.q_len, kv_len = w.kv_len, hk = w.hk, rows = w.rows;
         const int n_first = w.n_first, n_last = w.n_last, min_end = w.min_end, max_begin = w.max_begin;
-        float o[NO * 4];
+        float o[NOA * 4];
+        // l: this thread's partial row sums (the sum over a row's 4 lanes is taken at the end); with
+        // rowsum_mma the full sums are o[4·NO + 2·hf] instead.
         float m[2] = {neg_inf, neg_inf}, l[2] = {0.0f, 0.0f};
 #pragma unroll
-        for (int i = 0; i < NO * 4; ++i) o[i] = 0.0f;
+        for (int i = 0; i < NOA * 4; ++i) o[i] = 0.0f;
         // This thread's rows: local row cw·64 + 16·(warp % 4) + lane/4 + 8·hf.
         const int my_row = w.row0 + cw * 64 + 16 * (warp % 4) + lane / 4;
         // Q as register A fragments when the tile keeps them (ldmatrix.x4 per k16 step: lane l gives row
@@ -298,7 +318,10 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
 #pragma unroll
             for (int kk = 0; kk < BN / 16; ++kk) {
                 const std::uint32_t b_addr = sv + s * tile::v_bytes + kk * 16 * 128;
-                wgmma_rs<T, DV>(o, pa[kk], wgmma_descriptor(b_addr, BN * 128, 1024), 1);
+                if constexpr (tile::rowsum_mma)   // atom stride: from this V stage to the ones tile
+                    wgmma_rs<T, DV + 8>(o, pa[kk], wgmma_descriptor(b_addr, ones - (sv + s * tile::v_bytes), 1024), 1);
+                else
+                    wgmma_rs<T, DV>(o, pa[kk], wgmma_descriptor(b_addr, BN * 128, 1024), 1);
             }
             wgmma_commit();
         };
@@ -349,7 +372,7 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
                     const float p1 = exp2_fast(fmaf(sc[4 * j + 2 * hf + 1], mul, -m_use));
                     sc[4 * j + 2 * hf] = p0;
                     sc[4 * j + 2 * hf + 1] = p1;
-                    row_sum += p0 + p1;
+                    if constexpr (!tile::rowsum_mma) row_sum += p0 + p1;
                 }
                 sum[hf] = row_sum;
             }
@@ -403,7 +426,7 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
                 for (int hf = 0; hf < 2; ++hf) {
                     l[hf] = l[hf] * corr[hf] + sum[hf];
 #pragma unroll
-                    for (int j = 0; j < NO; ++j) {
+                    for (int j = 0; j < NOA; ++j) {
                         o[4 * j + 2 * hf] *= corr[hf];
                         o[4 * j + 2 * hf + 1] *= corr[hf];
                     }
@@ -422,8 +445,12 @@ __global__ void __launch_bounds__(sm90_tile<D, DV>::threads, 1)
 #pragma unroll
         for (int hf = 0; hf < 2; ++hf) {
             float sum = l[hf];
-            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            if constexpr (tile::rowsum_mma) {
+                sum = o[4 * NO + 2 * hf];
+            } else {
+                sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+                sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            }
             const int row = my_row + 8 * hf;
             if (row >= rows) continue;
             const int token = row / g, h = hk * g + row % g;

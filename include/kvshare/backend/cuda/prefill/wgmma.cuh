@@ -1,6 +1,6 @@
 #pragma once
 // Hopper warpgroup MMA (wgmma, sm_90a) primitives for the sm90 prefill kernel. Generated shapes:
-// m64nNk16 with N in {64, 128}, bf16/f16 inputs, fp32 accumulators.
+// m64nNk16 with N in {64, 128} (and 72 with a register A), bf16/f16 inputs, fp32 accumulators.
 //   wgmma_ss<T, N>(d, desc_a, desc_b, scale_d) : D(64xN) (+)= A(64x16, smem, K-major) · B(16xN, smem, K-major)
 //   wgmma_rs<T, N, TransB>(d, a, desc_b, scale_d): D (+)= A(64x16, registers) · B(16xN, smem), B MN-major
 //                                                ("trans-b", TransB = 1, the default) or K-major (TransB = 0)
@@ -17,6 +17,7 @@
 namespace kvshare::backend::cuda_detail::prefill_kernels {
 
 // Matrix descriptor: start address, leading / stride byte offsets (>> 4), layout type 1 = 128B swizzle.
+// With the 128B swizzle, an MN-major operand's leading offset is the stride between its 64-element atoms.
 __device__ __forceinline__ std::uint64_t wgmma_descriptor(std::uint32_t smem_addr, std::uint32_t lbo_bytes,
                                                           std::uint32_t sbo_bytes) {
     return static_cast<std::uint64_t>((smem_addr & 0x3FFFF) >> 4) |
@@ -84,10 +85,24 @@ __device__ __forceinline__ void wgmma_ss<__half, 128>(float (&d)[64], std::uint6
 template <class T, int N, int TransB = 1>
 __device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const std::uint32_t (&a)[4], std::uint64_t desc_b,
                                          int scale_d) {
-    static_assert((N == 64 || N == 128) && (std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>),
-                  "wgmma_rs: generated for bf16/f16 and N in {64, 128}");
+    static_assert((N == 64 || N == 72 || N == 128) && (std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>),
+                  "wgmma_rs: generated for bf16/f16 and N in {64, 72, 128}");
     static_assert(TransB == 0 || TransB == 1, "wgmma_rs: TransB is 0 (K-major B) or 1 (MN-major B)");
-    if constexpr (std::is_same_v<T, __nv_bfloat16> && N == 64) {
+    if constexpr (N == 72) {
+        if constexpr (std::is_same_v<T, __nv_bfloat16>)
+            asm volatile(
+                "{\n.reg .pred p;\nsetp.ne.b32 p, %41, 0;\n"
+                "wgmma.mma_async.sync.aligned.m64n72k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35}, {%36, %37, %38, %39}, %40, p, 1, 1, %42;\n}\n"
+                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35])
+                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d), "n"(TransB));
+        else
+            asm volatile(
+                "{\n.reg .pred p;\nsetp.ne.b32 p, %41, 0;\n"
+                "wgmma.mma_async.sync.aligned.m64n72k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35}, {%36, %37, %38, %39}, %40, p, 1, 1, %42;\n}\n"
+                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35])
+                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d), "n"(TransB));
+    }
+    else if constexpr (std::is_same_v<T, __nv_bfloat16> && N == 64) {
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
             "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %38;\n}\n"
