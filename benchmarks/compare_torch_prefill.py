@@ -1,20 +1,31 @@
 #!/usr/bin/env python3
 """Side-by-side prefill throughput: kvshare's CUDA prefill vs PyTorch SDPA (cuDNN, FA2 "flash").
 
-Runs in one process on one GPU, so the ratios are from the same run. kvshare's numbers come from
-kvshare_bench_cuda (its prefill_ benchmarks, run by this script with --bench) or from a Google Benchmark
-JSON file of them (--ours).
+Runs on one GPU, so the ratios are from the same run. kvshare's numbers come from kvshare_bench_cuda
+(its prefill_ benchmarks, run by this script with --bench, one shape at a time right before the peers
+on that shape) or from a Google Benchmark JSON file of them (--ours).
 FLOPs = 4·B·Hq·S²·D, halved when causal (the issue's definition). bf16, layout [B, S, H, D] viewed as
 [B, H, S, D] for SDPA (the same memory layout as kvshare's [tokens, H, D]).
+
+Timing protocol, the same for every column: calls timed one by one with CUDA events, after a warm-up
+of at least --seconds of calls, over at least --seconds of calls; the figure is FLOPs / mean time of
+the timed calls (kvshare: Google Benchmark with manual time and min_time = --seconds). It matters: the
+H200 runs a short burst of calls at a higher clock than sustained work. With 20 calls (this script's
+old protocol for the peers) cuDNN measured 609–648 TFLOP/s non-causal; over ~1.4 s of calls, 580
+(docs/cuda_prefill_log.md, sixth session). With --rounds N the table is measured N times and each
+cell is the median.
 
   python3 benchmarks/compare_torch_prefill.py --bench build/benchmarks/kvshare_bench_cuda
   python3 benchmarks/compare_torch_prefill.py --ours ours.json   # from --benchmark_out=ours.json
 """
 import argparse
 import json
+import os
+import statistics
 import re
 import subprocess
 import tempfile
+import time
 
 import torch
 import torch.nn.functional as F
@@ -33,23 +44,26 @@ def flops(b, s, hq, d, causal):
     return 4.0 * b * hq * s * s * d * (0.5 if causal else 1.0)
 
 
-def time_ms(fn, warmup=3, reps=20):
-    for _ in range(warmup):
+def time_ms(fn, seconds):
+    """Mean time of fn's calls (each timed by events) over >= seconds, after >= seconds of warm-up."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
         fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
+        torch.cuda.synchronize()
+    total, calls = 0.0, 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or calls < 3:
         start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         fn()
         stop.record()
         stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    times.sort()
-    return times[len(times) // 2]
+        total += start.elapsed_time(stop)
+        calls += 1
+    return total / calls
 
 
-def torch_tflops(shape, backend):
+def torch_tflops(shape, backend, seconds):
     b, s, hq, hkv, d, causal = shape
     q = torch.randn(b, s, hq, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2)
     k = torch.randn(b, s, hkv, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2)
@@ -57,12 +71,12 @@ def torch_tflops(shape, backend):
     try:
         with sdpa_kernel(backend):
             fn = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
-            ms = time_ms(fn)
+            ms = time_ms(fn, seconds)
     except Exception:  # a backend without GQA support: expand K/V (as the anchors' peers must)
         ke, ve = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)
         with sdpa_kernel(backend):
             fn = lambda: F.scaled_dot_product_attention(q, ke, ve, is_causal=causal)
-            ms = time_ms(fn)
+            ms = time_ms(fn, seconds)
     return flops(b, s, hq, d, causal) / (ms * 1e-3) / 1e12
 
 
@@ -82,29 +96,46 @@ def ours_tflops(path):
     return result
 
 
+def bench_tflops(bench, shape, seconds):
+    """kvshare on one shape: the benchmark binary's variant-0 (default kernel) run of it."""
+    b, s, hq, hkv, d, causal = shape
+    out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+    subprocess.run([bench, f"--benchmark_filter=prefill_bf16/Hq{hq}_Hkv{hkv}_D{d}/{b}/{s}/{int(causal)}/0/",
+                    f"--benchmark_out={out}", "--benchmark_out_format=json"], check=True,
+                   stdout=subprocess.DEVNULL, env=dict(os.environ, KVSHARE_BENCH_MIN_TIME=str(seconds)))
+    return ours_tflops(out).get(shape, float("nan"))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--ours", help="Google Benchmark JSON of the prefill_ benchmarks")
-    parser.add_argument("--bench", help="kvshare_bench_cuda binary: run its prefill_ benchmarks first")
+    parser.add_argument("--bench", help="kvshare_bench_cuda binary: run its prefill_ benchmarks, shape by shape")
+    parser.add_argument("--seconds", type=float, default=0.3, help="warm-up and timed span per measurement")
+    parser.add_argument("--rounds", type=int, default=1, help="measure the table this many times; medians")
     args = parser.parse_args()
-    if args.bench:
-        out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
-        subprocess.run([args.bench, "--benchmark_filter=prefill_", f"--benchmark_out={out}",
-                        "--benchmark_out_format=json"], check=True)
-        args.ours = out
-    ours = ours_tflops(args.ours)
+    ours = ours_tflops(args.ours) if args.ours else {}
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    cells = {shape: {"kvshare": [], "cuDNN": [], "FA2": []} for shape in SHAPES}
+    for _ in range(args.rounds):
+        for shape in SHAPES:
+            mine = bench_tflops(args.bench, shape, args.seconds) if args.bench else ours.get(shape, float("nan"))
+            cells[shape]["kvshare"].append(mine)
+            for name, be in BACKENDS.items():
+                cells[shape][name].append(torch_tflops(shape, be, args.seconds))
     header = f"{'shape':38s} {'kvshare':>8s} {'cuDNN':>8s} {'FA2':>8s} {'vs cuDNN':>9s} {'vs FA2':>7s}"
     print(header)
     print("-" * len(header))
     for shape in SHAPES:
         b, s, hq, hkv, d, causal = shape
-        peers = {name: torch_tflops(shape, be) for name, be in BACKENDS.items()}
-        mine = ours.get(shape, float("nan"))
+        med = {k: statistics.median(v) for k, v in cells[shape].items()}
         name = f"B{b} S{s} Hq{hq} Hkv{hkv} D{d} {'causal' if causal else 'non-causal'}"
-        print(f"{name:38s} {mine:8.1f} {peers['cuDNN']:8.1f} {peers['FA2']:8.1f} "
-              f"{mine / peers['cuDNN']:9.2f} {mine / peers['FA2']:7.2f}")
-    print("(TFLOP/s, bf16, median of events-timed calls)")
+        print(f"{name:38s} {med['kvshare']:8.1f} {med['cuDNN']:8.1f} {med['FA2']:8.1f} "
+              f"{med['kvshare'] / med['cuDNN']:9.2f} {med['kvshare'] / med['FA2']:7.2f}")
+        if args.rounds > 1:
+            for k, v in cells[shape].items():
+                print(f"    {k} per round: " + ", ".join(f"{x:.1f}" for x in v))
+    print(f"(TFLOP/s, bf16; each cell FLOPs / mean call time over >= {args.seconds} s after >= {args.seconds} s "
+          f"of warm-up{f'; median of {args.rounds} rounds' if args.rounds > 1 else ''})")
 
 
 if __name__ == "__main__":
