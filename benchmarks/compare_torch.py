@@ -8,12 +8,14 @@ prints one table: GB/s (K+V bytes read / median time), ratio to the device-to-de
 by our binary in the same run, and ours / torch.
 
   python3 benchmarks/compare_torch.py [--bench build/benchmarks/kvshare_bench_cuda] [--markdown out.md]
+  python3 benchmarks/compare_torch.py prefill [args of compare_torch_prefill.py]   # the prefill table
 
 Paged shapes have no torch counterpart (SDPA takes dense K/V): their torch columns read "n/a".
 """
 import argparse
 import json
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -81,6 +83,9 @@ def time_torch(shape, backend_name):
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "prefill":   # the prefill side-by-side lives in its own script
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_torch_prefill.py")
+        os.execv(sys.executable, [sys.executable, script] + sys.argv[2:])
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", default="build/benchmarks/kvshare_bench_cuda")
     ap.add_argument("--filter", default="")
