@@ -320,6 +320,7 @@ TEST_CASE("cuda prefill small: group sizes 1, 2, 4, 7, 8, 32; head dims 64, 96, 
     SUBCASE("g2 d256") { run_lengths<heads<4, 2, 256>, bf16>(small_lengths, rng); }
     SUBCASE("g2 d128 dv64") { run_lengths<heads<4, 2, 128, 64>, bf16>(small_lengths, rng); }
     SUBCASE("fp16 g4 d128") { run_lengths<heads<4, 1, 128>, fp16>(small_lengths, rng); }
+    SUBCASE("fp16 g4 d64") { run_lengths<heads<8, 2, 64>, fp16>(small_lengths, rng); }
     SUBCASE("bf16 in, fp32 out") { run_lengths<heads<2, 2, 64>, bf16, float>(small_lengths, rng); }
 }
 
