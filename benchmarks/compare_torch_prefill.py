@@ -2,8 +2,9 @@
 """Side-by-side prefill throughput: kvshare's CUDA prefill vs PyTorch SDPA (cuDNN, FA2 "flash").
 
 Runs on one GPU, so the ratios are from the same run. kvshare's numbers come from kvshare_bench_cuda
-(its prefill_ benchmarks, run by this script with --bench, one shape at a time right before the peers
-on that shape) or from a Google Benchmark JSON file of them (--ours).
+(its prefill_ benchmarks, run by this script with --bench, one shape at a time next to the peers on
+that shape; who goes first rotates from round to round) or from a Google Benchmark JSON file of them
+(--ours, measured earlier under whatever protocol that run had).
 FLOPs = 4·B·Hq·S²·D, halved when causal (the issue's definition). bf16, layout [B, S, H, D] viewed as
 [B, H, S, D] for SDPA (the same memory layout as kvshare's [tokens, H, D]).
 
@@ -99,11 +100,11 @@ def ours_tflops(path):
 def bench_tflops(bench, shape, seconds):
     """kvshare on one shape: the benchmark binary's variant-0 (default kernel) run of it."""
     b, s, hq, hkv, d, causal = shape
-    out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
-    subprocess.run([bench, f"--benchmark_filter=prefill_bf16/Hq{hq}_Hkv{hkv}_D{d}/{b}/{s}/{int(causal)}/0/",
-                    f"--benchmark_out={out}", "--benchmark_out_format=json"], check=True,
-                   stdout=subprocess.DEVNULL, env=dict(os.environ, KVSHARE_BENCH_MIN_TIME=str(seconds)))
-    return ours_tflops(out).get(shape, float("nan"))
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run([bench, f"--benchmark_filter=prefill_bf16/Hq{hq}_Hkv{hkv}_D{d}/{b}/{s}/{int(causal)}/0/",
+                        f"--benchmark_out={out.name}", "--benchmark_out_format=json"], check=True,
+                       stdout=subprocess.DEVNULL, env=dict(os.environ, KVSHARE_BENCH_MIN_TIME=str(seconds)))
+        return ours_tflops(out.name).get(shape, float("nan"))
 
 
 def main():
@@ -113,15 +114,22 @@ def main():
     parser.add_argument("--seconds", type=float, default=0.3, help="warm-up and timed span per measurement")
     parser.add_argument("--rounds", type=int, default=1, help="measure the table this many times; medians")
     args = parser.parse_args()
+    if bool(args.ours) == bool(args.bench):
+        parser.error("give one of --bench (measured here, same protocol) or --ours (a JSON measured before)")
     ours = ours_tflops(args.ours) if args.ours else {}
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     cells = {shape: {"kvshare": [], "cuDNN": [], "FA2": []} for shape in SHAPES}
-    for _ in range(args.rounds):
+    for r in range(args.rounds):
         for shape in SHAPES:
-            mine = bench_tflops(args.bench, shape, args.seconds) if args.bench else ours.get(shape, float("nan"))
-            cells[shape]["kvshare"].append(mine)
-            for name, be in BACKENDS.items():
-                cells[shape][name].append(torch_tflops(shape, be, args.seconds))
+            # Who runs first rotates from round to round (a cold start favours the first in a burst).
+            order = ["kvshare", *BACKENDS]
+            for name in order[r % len(order):] + order[:r % len(order)]:
+                if name != "kvshare":
+                    cells[shape][name].append(torch_tflops(shape, BACKENDS[name], args.seconds))
+                elif args.bench:
+                    cells[shape][name].append(bench_tflops(args.bench, shape, args.seconds))
+                elif r == 0:
+                    cells[shape][name].append(ours.get(shape, float("nan")))
     header = f"{'shape':38s} {'kvshare':>8s} {'cuDNN':>8s} {'FA2':>8s} {'vs cuDNN':>9s} {'vs FA2':>7s}"
     print(header)
     print("-" * len(header))
@@ -136,6 +144,8 @@ def main():
                 print(f"    {k} per round: " + ", ".join(f"{x:.1f}" for x in v))
     print(f"(TFLOP/s, bf16; each cell FLOPs / mean call time over >= {args.seconds} s after >= {args.seconds} s "
           f"of warm-up{f'; median of {args.rounds} rounds' if args.rounds > 1 else ''})")
+    if args.ours:
+        print(f"(kvshare from {args.ours}: measured earlier, with whatever warm-up and min_time that run had)")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,15 @@ namespace {
 using namespace kvshare;
 using kvshare::cuda::device_buffer;
 
+// The launch asks the Hopper tile of every shape whether it takes it, so the tile must compile for the
+// shapes that go to the portable kernel too (d = 32, d != d_v), and only d = d_v = 64 sums rows by MMA.
+namespace sm90 = backend::cuda_detail::prefill_kernels;
+static_assert(!sm90::sm90_tile<32, 32>::supported && !sm90::sm90_tile<48, 48>::supported &&
+              !sm90::sm90_tile<64, 128>::supported && !sm90::sm90_tile<128, 64>::supported &&
+              sm90::sm90_tile<64, 64>::supported && sm90::sm90_tile<128, 128>::supported);
+static_assert(sm90::sm90_tile<64, 64>::rowsum_mma && !sm90::sm90_tile<128, 128>::rowsum_mma &&
+              !sm90::sm90_tile<32, 32>::rowsum_mma);
+
 // The public op: backend-independent checks, then attention_backend<cuda> -> cuda_detail::prefill.
 template <class Heads, class T, class TOut>
 void call_prefill(const device_view<const T, 3>& q, const device_view<const T, 3>& k, const device_view<const T, 3>& v,

@@ -62,7 +62,7 @@ struct sm90_tile {
     // points from the V stage to a [block_n][64] tile of ones, and O's ninth n8 chunk is then P·1.
     // +3% at d = 64, whose softmax has half the matrix work of d = 128 to hide behind. d = 128 lost
     // 4.5% with the sums as extra m64n8k16 products (docs/cuda_prefill_log.md, sixth session).
-    static constexpr bool rowsum_mma = consumers == 3;
+    static constexpr bool rowsum_mma = supported && consumers == 3;
     static_assert(!rowsum_mma || DV == 64, "sm90_tile: the ones tile is the second 64-column atom of V");
     static constexpr int block_m = 64 * consumers;
     static constexpr int block_n = 128;
